@@ -1,0 +1,82 @@
+"""The ``evodrive`` command: one entry point, subcommands loaded lazily.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are imported only when their subcommand runs, so ``evodrive --help`` works on a vehicle that
+has the runtime only; a subcommand whose extra dependencies are missing names the extra to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    module: str
+    help: str
+    extra: str  # "runtime" or "training": which requirements file provides its dependencies
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("synth", "evodrive_training.synth.cli", "generate a synthetic nuScenes-format dataset (and rosbags)", "training"),
+    Subcommand("samples", "evodrive_training.data.cli", "build/cache driving samples from a nuScenes-format dataroot", "training"),
+    Subcommand("eval", "evodrive_ros.evaluation.cli", "open-loop L2 / collision under the ST-P3 and UniAD protocols", "runtime"),
+    Subcommand("baseline", "evodrive_training.baselines.cli", "write predictions of constant-velocity / ego-MLP baselines", "training"),
+    Subcommand("train", "evodrive_training.train_cli", "train the oracle teacher, the distilled student or the SFT baseline", "training"),
+    Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
+    Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
+    Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),
+    Subcommand("replay", "evodrive_ros.replay", "replay a rosbag2 through the planner node and score the plans", "runtime"),
+    Subcommand("demo", "evodrive_ros.demo", "the main job: a synthetic drive replayed through the real node", "training"),
+)
+
+_INSTALL_HINT = {
+    "runtime": "pip install -r requirements/runtime.txt",
+    "training": "pip install -r requirements/training.txt && pip install -e training",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evodrive", description="EvoDriveVLA: distilled driving VLA for ROS 2.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for spec in SUBCOMMANDS:
+        sub.add_parser(spec.name, help=spec.help, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    specs = {s.name: s for s in SUBCOMMANDS}
+    spec = specs.get(argv[0])
+    if spec is None:
+        parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(specs)})")
+    try:
+        module = importlib.import_module(spec.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("evodrive"):
+            print(
+                f"evodrive {spec.name}: needs the '{spec.extra}' dependencies (missing module {exc.name!r}); "
+                f"install them with: {_INSTALL_HINT[spec.extra]}",
+                file=sys.stderr,
+            )
+            return 2
+        if exc.name and exc.name.startswith(spec.module.split(".")[0]) and exc.name in spec.module:
+            print(f"evodrive {spec.name}: not available in this installation ({exc.name} missing)", file=sys.stderr)
+            return 2
+        raise
+    sub_parser = argparse.ArgumentParser(prog=f"evodrive {spec.name}", description=spec.help)
+    module.add_arguments(sub_parser)
+    args = sub_parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ROS-free, torch-free contracts shared by training and inference (numpy only)."""

@@ -1,0 +1,44 @@
+"""Project-wide conventions: cameras, timing, commands (DESIGN.md §2).
+
+Every trajectory inside the project is in the ego frame of the current keyframe, REP-103:
+x forward, y left, metres. Conversions to other conventions live in ``frames``/``trajectory_codec``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The six nuScenes cameras, in the order the paper feeds them to the model.
+CAMERAS: tuple[str, ...] = (
+    "CAM_FRONT",
+    "CAM_FRONT_LEFT",
+    "CAM_FRONT_RIGHT",
+    "CAM_BACK",
+    "CAM_BACK_LEFT",
+    "CAM_BACK_RIGHT",
+)
+
+KEYFRAME_HZ = 2.0
+STEP_S = 1.0 / KEYFRAME_HZ
+HISTORY_STEPS = 5  # poses at -2.0, -1.5, -1.0, -0.5, 0.0 s
+FUTURE_STEPS = 6  # waypoints at +0.5 ... +3.0 s
+HISTORY_TIMES_S: tuple[float, ...] = tuple(-STEP_S * i for i in reversed(range(HISTORY_STEPS)))
+FUTURE_TIMES_S: tuple[float, ...] = tuple(STEP_S * (i + 1) for i in range(FUTURE_STEPS))
+
+# Commands, in the order of the community one-hot vector (right, left, forward).
+COMMANDS: tuple[str, ...] = ("RIGHT", "LEFT", "FORWARD")
+COMMAND_LATERAL_THRESHOLD_M = 2.0
+
+
+def command_from_future(future_xy: np.ndarray) -> str:
+    """Dataset label of the route command (UniAD/VAD rule).
+
+    ``future_xy`` is (6, 2) in the ego frame (x forward, y left). The lateral offset of the 3 s
+    waypoint decides: >= 2 m to the right -> RIGHT, >= 2 m to the left -> LEFT, else FORWARD.
+    """
+    lateral_left = float(np.asarray(future_xy, dtype=np.float64)[-1, 1])
+    if lateral_left <= -COMMAND_LATERAL_THRESHOLD_M:
+        return "RIGHT"
+    if lateral_left >= COMMAND_LATERAL_THRESHOLD_M:
+        return "LEFT"
+    return "FORWARD"

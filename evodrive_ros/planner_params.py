@@ -1,0 +1,105 @@
+"""Declared parameters of the planner node: names, types, descriptions, ranges and validation.
+
+Values live in ``config/planner.yaml``; this module says what each one means and what is allowed, so
+the node can declare them with descriptors and reject a bad configuration with one clear line. The
+validation is a plain function (no DDS) so tests and the launch file can call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NODE_NAME = "evodrive_planner"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: type  # str, bool, float or list (of str)
+    description: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("model_dir", str, "model directory (model.json + ONNX); empty starts without a model"),
+    ParamSpec("backend", str, "inference backend", choices=("auto", "onnxruntime", "tensorrt")),
+    ParamSpec("camera_names", list, "camera names in the model's order (nuScenes channel names)"),
+    ParamSpec("camera_topics", list, "image topic of each camera, same order as camera_names"),
+    ParamSpec("compressed_images", bool, "subscribe to sensor_msgs/CompressedImage (true) or Image (false)"),
+    ParamSpec("anchor_camera", str, "camera whose stamp defines the planning time of a cycle"),
+    ParamSpec("odom_topic", str, "nav_msgs/Odometry of the ego vehicle"),
+    ParamSpec("command_topic", str, "std_msgs/String route command: LEFT, RIGHT or FORWARD"),
+    ParamSpec("default_command", str, "command used until one arrives", choices=("LEFT", "RIGHT", "FORWARD")),
+    ParamSpec("path_topic", str, "output nav_msgs/Path"),
+    ParamSpec("planning_rate_hz", float, "planning timer rate", low=0.5, high=50.0),
+    ParamSpec("max_input_age_s", float, "inputs older than this (vs. the clock) skip the cycle", low=0.01, high=5.0),
+    ParamSpec("max_camera_skew_s", float, "largest stamp difference between cameras of one cycle", low=0.0, high=1.0),
+    ParamSpec("output_frame", str, "frame of the published path", choices=("odom", "map", "base_link")),
+    ParamSpec("failure_policy", str, "what a failed cycle publishes (skip: nothing)", choices=("skip",)),
+)
+
+SPECS = {spec.name: spec for spec in PARAMS}
+
+
+class ParameterError(ValueError):
+    """A parameter value outside its declared type, choices or range."""
+
+
+def check_value(spec: ParamSpec, value: Any) -> None:
+    """Raise ``ParameterError`` naming the parameter if ``value`` is not allowed."""
+    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if spec.type is list:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ParameterError(f"{spec.name}: expected a list of strings, got {value!r}")
+    elif not isinstance(value, spec.type) or (spec.type is not bool and isinstance(value, bool)):
+        raise ParameterError(f"{spec.name}: expected {spec.type.__name__}, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ParameterError(f"{spec.name}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    if spec.low is not None and not spec.low <= value <= spec.high:
+        raise ParameterError(f"{spec.name}: expected a value in [{spec.low}, {spec.high}], got {value!r}")
+
+
+def check_config(values: dict[str, Any]) -> None:
+    """Validate a full parameter set, including the rules that tie parameters together."""
+    for name, value in values.items():
+        if name not in SPECS:
+            raise ParameterError(f"{name}: unknown parameter (known: {', '.join(SPECS)})")
+        check_value(SPECS[name], value)
+    cameras, topics = values.get("camera_names", []), values.get("camera_topics", [])
+    if len(cameras) != len(topics):
+        raise ParameterError(f"camera_topics: expected one topic per camera ({len(cameras)}), got {len(topics)}")
+    if values.get("anchor_camera") not in cameras:
+        raise ParameterError(f"anchor_camera: expected one of camera_names, got {values.get('anchor_camera')!r}")
+
+
+def default_params_file() -> Path:
+    """``planner.yaml`` from the installed share directory, else from the source checkout."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            installed = Path(get_package_share_directory("evodrive")) / "config" / "planner.yaml"
+            if installed.is_file():
+                return installed
+        except (PackageNotFoundError, OSError):  # not installed, or no AMENT_PREFIX_PATH
+            pass
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parents[1] / "config" / "planner.yaml"
+
+
+def load_params_file(path: Path) -> dict[str, Any]:
+    """The ``ros__parameters`` of the planner node in a ROS 2 parameters YAML file."""
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    for key in (NODE_NAME, f"/{NODE_NAME}", "/**"):
+        if key in doc:
+            return dict(doc[key].get("ros__parameters", {}))
+    raise ParameterError(f"{path}: no '{NODE_NAME}: ros__parameters:' section")

@@ -1,0 +1,33 @@
+"""The text trajectory codec: paper convention, 2 decimals, strict decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evodrive_ros.core.conventions import command_from_future
+from evodrive_ros.core.trajectory_codec import TrajectoryParseError, decode_text, encode_text
+
+
+def test_encode_uses_x_right_y_forward_with_two_decimals() -> None:
+    ego = np.array([[1.0, 0.5], [2.0, -0.25], [3.004, 0.0], [4, 0], [5, 0], [6, -1.234]])
+    text = encode_text(ego)
+    assert text == "[(-0.50,1.00), (0.25,2.00), (0.00,3.00), (0.00,4.00), (0.00,5.00), (1.23,6.00)]"
+    np.testing.assert_allclose(decode_text(text), np.round(ego, 2), atol=1e-9)
+
+
+def test_decode_ignores_trailing_text_and_rejects_short_or_non_finite() -> None:
+    good = "[(0.00,1.00), (0.00,2.00), (0.00,3.00), (0.00,4.00), (0.00,5.00), (0.00,6.00)] These are..."
+    assert decode_text(good).shape == (6, 2)
+    with pytest.raises(TrajectoryParseError, match="expected 6"):
+        decode_text("[(0.00,1.00), (0.00,2.00)]")
+    with pytest.raises(TrajectoryParseError, match="expected 6"):
+        decode_text("[(nan,1.00), (0.00,2.00), (0.00,3.00), (0.00,4.00), (0.00,5.00), (0.00,6.00)]")
+
+
+@pytest.mark.parametrize("lateral, command", [(-2.0, "RIGHT"), (-1.9, "FORWARD"), (1.9, "FORWARD"), (2.5, "LEFT")])
+def test_command_rule_uses_lateral_offset_at_3s(lateral: float, command: str) -> None:
+    future = np.zeros((6, 2))
+    future[:, 0] = np.arange(1, 7)
+    future[-1, 1] = lateral
+    assert command_from_future(future) == command

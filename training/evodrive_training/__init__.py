@@ -1,0 +1,1 @@
+"""evodrive training side: data, synthetic world, models, distillation, export (torch allowed here)."""
