@@ -1,25 +1,48 @@
 """The ``evodrive_planner`` ROS 2 node: a thin layer over the ROS-free core.
 
-The node declares its parameters (``planner_params``) with descriptions and ranges, rejects bad
-values at start and on change, and reports its state on ``/diagnostics``. Without a model directory
-it runs and says so, instead of publishing anything it cannot stand behind.
+Per cycle (timer at ``planning_rate_hz``): pick the freshest synchronised camera set
+(``core.input_sync``), the ego state at its stamp from buffered odometry (``core.ego_state``), and
+hand both to a worker thread that decodes the images, runs the planner and validates the plan
+(``core.plan_validation``). A valid plan is published as a ``nav_msgs/Path`` stamped with the input
+time; anything else skips the cycle and is counted by reason on ``/diagnostics`` — never a crash,
+never a NaN, never an old plan re-stamped.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PoseStamped
+from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float64, String
+from visualization_msgs.msg import Marker, MarkerArray
 
+from evodrive_ros.core.conventions import COMMANDS, STEP_S
+from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, OdomSample
+from evodrive_ros.core.frames import quaternion_yaw
+from evodrive_ros.core.input_sync import CameraBuffers, FrameSet
+from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
 from evodrive_ros.planner_params import (
     NODE_NAME,
     PARAMS,
+    RESTART_PARAMS,
     SPECS,
     ParameterError,
     check_config,
@@ -27,6 +50,7 @@ from evodrive_ros.planner_params import (
     default_params_file,
     load_params_file,
 )
+from evodrive_ros.runtime.interface import Planner, PlannerInput
 
 _PARAM_TYPES = {
     str: Parameter.Type.STRING,
@@ -34,56 +58,281 @@ _PARAM_TYPES = {
     float: Parameter.Type.DOUBLE,
     list: Parameter.Type.STRING_ARRAY,
 }
+_CLOCK_JUMP_BACK_S = 1.0
+
+
+def load_configured_planner(config: dict[str, Any]) -> Planner | None:
+    """The planner the parameters ask for; None when no model is configured."""
+    if config["backend"] == "kinematic":
+        from evodrive_ros.runtime.kinematic import KinematicPlanner
+
+        return KinematicPlanner()
+    if not config["model_dir"]:
+        return None
+    from evodrive_ros.runtime import load_planner
+
+    return load_planner(config["model_dir"], backend=config["backend"])
+
+
+def stamp_seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class PlannerStats:
+    """Counters and latency windows reported on /diagnostics (shared by executor and worker)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.skipped: Counter[str] = Counter()
+        self.published = 0
+        self.inference_ms: deque[float] = deque(maxlen=200)
+        self.end_to_end_ms: deque[float] = deque(maxlen=200)
+        self.messages: Counter[str] = Counter()
+        self.last_message_s: dict[str, float] = {}
+
+    def skip(self, reason: str) -> None:
+        with self.lock:
+            self.skipped[reason] += 1
 
 
 class PlannerNode(Node):
-    """Declares the planner's parameters and publishes its diagnostics."""
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        self._declare_parameters()
+        self.planner = load_configured_planner(self.config)
+        self.stats = PlannerStats()
+        cameras = list(self.config["camera_names"])
+        self.cameras: CameraBuffers[Image | CompressedImage] = CameraBuffers(cameras)
+        self.odometry = OdometryBuffer()
+        self.odom_lock = threading.Lock()
+        self.command = self.config["default_command"]
+        self.last_planned_s: float | None = None
+        self.last_clock_s: float | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodrive_infer")
+        self._busy = threading.Event()
+
+        image_type = CompressedImage if self.config["compressed_images"] else Image
+        for camera, topic in zip(cameras, self.config["camera_topics"]):
+            self.create_subscription(
+                image_type, topic, lambda msg, c=camera: self._on_image(c, msg), qos_profile_sensor_data
+            )
+        self.create_subscription(Odometry, self.config["odom_topic"], self._on_odometry, qos_profile_sensor_data)
+        self.create_subscription(String, self.config["command_topic"], self._on_command, 10)
+        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        self.path_pub = self.create_publisher(Path, self.config["path_topic"], reliable)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", reliable)
+        self.latency_pub = self.create_publisher(Float64, "~/latency_ms", reliable)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.plan_timer = self.create_timer(1.0 / self.config["planning_rate_hz"], self._on_timer)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.planner is None:
+            self.get_logger().warning("no model_dir configured: planner runs without a model and publishes no paths")
+        else:
+            self.get_logger().info(f"planner ready: {self.planner.model_id}")
+
+    # --- parameters -------------------------------------------------------------------------
+    def _declare_parameters(self) -> None:
         defaults = load_params_file(default_params_file())
         for spec in PARAMS:
+            choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""
+            restart = " [restart to change]" if spec.name in RESTART_PARAMS else ""
             descriptor = ParameterDescriptor(
-                name=spec.name,
-                type=_PARAM_TYPES[spec.type].value,
-                description=spec.description
-                + (f" ({' | '.join(spec.choices)})" if spec.choices else ""),
+                name=spec.name, type=_PARAM_TYPES[spec.type].value, description=spec.description + choices + restart
             )
             if spec.low is not None:
                 descriptor.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high)]
             self.declare_parameter(spec.name, defaults[spec.name], descriptor)
         self.config = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
         check_config(self.config)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-
-        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
-        if not self.config["model_dir"]:
-            self.get_logger().warning("no model_dir configured: planner runs without a model and publishes no paths")
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         updated = dict(self.config)
         try:
             for param in params:
-                if param.name in SPECS:
-                    check_value(SPECS[param.name], param.value)
-                    updated[param.name] = param.value
+                if param.name not in SPECS:
+                    continue
+                if param.name in RESTART_PARAMS and param.value != self.config[param.name]:
+                    raise ParameterError(f"{param.name}: takes effect only at start; restart the node to change it")
+                check_value(SPECS[param.name], param.value)
+                updated[param.name] = param.value
             check_config(updated)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        if updated["planning_rate_hz"] != self.config["planning_rate_hz"]:
+            self.plan_timer.cancel()
+            self.destroy_timer(self.plan_timer)
+            self.plan_timer = self.create_timer(1.0 / updated["planning_rate_hz"], self._on_timer)
         self.config = updated
         return SetParametersResult(successful=True)
 
-    def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name=f"{NODE_NAME}: planner", hardware_id=self.config["model_dir"] or "none")
-        if self.config["model_dir"]:
-            status.level, status.message = DiagnosticStatus.OK, "configured"
+    # --- inputs -----------------------------------------------------------------------------
+    def _count(self, topic: str) -> None:
+        with self.stats.lock:
+            self.stats.messages[topic] += 1
+            self.stats.last_message_s[topic] = time.monotonic()
+
+    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
+        self._count(camera)
+        self.cameras.add(camera, stamp_seconds(msg.header.stamp), msg)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        self._count("odometry")
+        pose, twist = msg.pose.pose, msg.twist.twist
+        q = pose.orientation
+        values = (pose.position.x, pose.position.y, q.w, q.x, q.y, q.z, twist.linear.x, twist.angular.z)
+        if not all(math.isfinite(v) for v in values):
+            self.stats.skip("invalid_odometry")
+            return
+        sample = OdomSample(
+            stamp_s=stamp_seconds(msg.header.stamp),
+            x=pose.position.x,
+            y=pose.position.y,
+            yaw=quaternion_yaw(np.array([q.w, q.x, q.y, q.z])),
+            speed=twist.linear.x,
+            yaw_rate=twist.angular.z,
+        )
+        with self.odom_lock:
+            if self.odometry.latest_stamp is not None and sample.stamp_s < self.odometry.latest_stamp - _CLOCK_JUMP_BACK_S:
+                self.odometry.clear()  # the source restarted (bag loop, simulator reset)
+            self.odometry.add(sample)
+
+    def _on_command(self, msg: String) -> None:
+        self._count("command")
+        command = msg.data.strip().upper()
+        if command in COMMANDS:
+            self.command = command
         else:
+            self.stats.skip("invalid_command_message")
+
+    # --- planning cycle ---------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        if self.last_clock_s is not None and now_s < self.last_clock_s - _CLOCK_JUMP_BACK_S:
+            self._reset_inputs()
+            self.stats.skip("clock_jump")
+            self.last_clock_s = now_s
+            return
+        self.last_clock_s = now_s
+        if self.planner is None:
+            self.stats.skip("no_model")
+            return
+        if self._busy.is_set():
+            self.stats.skip("busy")
+            return
+        frame_set = self.cameras.select(
+            self.config["anchor_camera"],
+            now_s,
+            self.config["max_input_age_s"],
+            self.config["max_camera_skew_s"],
+            self.last_planned_s,
+        )
+        if isinstance(frame_set, str):
+            self.stats.skip(frame_set.split(":")[0])
+            return
+        with self.odom_lock:
+            latest = self.odometry.latest_stamp
+            if latest is None:
+                self.stats.skip("missing_odometry")
+                return
+            if abs(frame_set.stamp_s - latest) > self.config["max_input_age_s"]:
+                self.stats.skip("stale_odometry")
+                return
+            ego = self.odometry.ego_state(frame_set.stamp_s)
+        self.last_planned_s = frame_set.stamp_s
+        self._busy.set()
+        self._worker.submit(self._plan, frame_set, ego, self.command, dict(self.config))
+
+    def _reset_inputs(self) -> None:
+        self.cameras.clear()
+        with self.odom_lock:
+            self.odometry.clear()
+        self.last_planned_s = None
+
+    def _plan(self, frame_set: FrameSet, ego: EgoState, command: str, config: dict[str, Any]) -> None:
+        """Worker thread: decode, infer, validate, publish. Never raises."""
+        try:
+            try:
+                images = {camera: message_to_rgb(msg) for camera, msg in frame_set.frames.items()}
+            except ImageDecodeError as exc:
+                self.stats.skip(str(exc).split(":")[0])
+                return
+            inputs = PlannerInput(images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command)
+            start = time.perf_counter()
+            try:
+                result = self.planner.plan(inputs)
+            except Exception as exc:  # a backend failure must not take the node down
+                self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=5.0)
+                self.stats.skip("inference_error")
+                return
+            inference_ms = (time.perf_counter() - start) * 1e3
+            reason = result.error and "decode_failed" or plan_error(result.waypoints, float(ego.dynamics[-1, 0]))
+            if reason:
+                self.stats.skip(f"invalid_plan_{reason}")
+                return
+            anchor_stamp = frame_set.frames[config["anchor_camera"]].header.stamp
+            self._publish_plan(anchor_stamp, ego, result.waypoints, config)
+            latency_ms = self.get_clock().now().nanoseconds * 1e-6 - frame_set.stamp_s * 1e3
+            self.latency_pub.publish(Float64(data=latency_ms))
+            with self.stats.lock:
+                self.stats.published += 1
+                self.stats.inference_ms.append(inference_ms)
+                self.stats.end_to_end_ms.append(latency_ms)
+        finally:
+            self._busy.clear()
+
+    def _publish_plan(self, stamp: Any, ego: EgoState, waypoints_ego: np.ndarray, config: dict[str, Any]) -> None:
+        frame = config["output_frame"]
+        points = waypoints_ego if frame == "base_link" else ego.ego_to_odom(waypoints_ego)
+        origin = np.zeros(2) if frame == "base_link" else ego.position
+        headings = np.arctan2(*np.diff(np.vstack([origin, points]), axis=0).T[::-1])
+        stamp_ns = Time.from_msg(stamp).nanoseconds
+        path = Path()
+        path.header.stamp, path.header.frame_id = stamp, frame
+        for k, ((x, y), yaw) in enumerate(zip(points, headings)):
+            pose = PoseStamped()
+            pose.header.stamp = Time(nanoseconds=stamp_ns + int((k + 1) * STEP_S * 1e9)).to_msg()
+            pose.header.frame_id = frame
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+            path.poses.append(pose)
+        self.path_pub.publish(path)
+        line = Marker(ns="evodrive_plan", id=0, type=Marker.LINE_STRIP, action=Marker.ADD)
+        line.header = path.header
+        line.scale.x = 0.3
+        line.color.g, line.color.a = 0.9, 1.0
+        line.pose.orientation.w = 1.0
+        line.points = [Point(x=float(x), y=float(y), z=0.2) for x, y in np.vstack([origin, points])]
+        self.marker_pub.publish(MarkerArray(markers=[line]))
+
+    # --- diagnostics ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        with self.stats.lock:
+            now = time.monotonic()
+            values = {f"messages/{k}": str(v) for k, v in sorted(self.stats.messages.items())}
+            values.update({f"age_s/{k}": f"{now - t:.3f}" for k, t in sorted(self.stats.last_message_s.items())})
+            values.update({f"skipped/{k}": str(v) for k, v in sorted(self.stats.skipped.items())})
+            values["published"] = str(self.stats.published)
+            for name, window in (("inference_ms", self.stats.inference_ms), ("end_to_end_ms", self.stats.end_to_end_ms)):
+                if window:
+                    p50, p99 = np.percentile(np.array(window), [50, 99])
+                    values[f"{name}/p50"], values[f"{name}/p99"] = f"{p50:.1f}", f"{p99:.1f}"
+        status = DiagnosticStatus(name=f"{NODE_NAME}: planner", hardware_id=self.config["model_dir"] or "none")
+        if self.planner is None:
             status.level, status.message = DiagnosticStatus.WARN, "no model loaded"
-        status.values = [KeyValue(key="backend", value=self.config["backend"])]
+        else:
+            status.level, status.message = DiagnosticStatus.OK, f"model {self.planner.model_id}"
+        values["backend"] = self.config["backend"]
+        values["model"] = self.planner.model_id if self.planner else "none"
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics.publish(msg)
+        self.diag_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "_worker"):  # absent when construction failed on a bad parameter
+            self._worker.shutdown(wait=True, cancel_futures=True)
+        super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,8 @@ class ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_dir", str, "model directory (model.json + ONNX); empty starts without a model"),
-    ParamSpec("backend", str, "inference backend", choices=("auto", "onnxruntime", "tensorrt")),
+    ParamSpec("backend", str, "inference backend (kinematic: model-free constant turn rate)",
+              choices=("auto", "onnxruntime", "tensorrt", "kinematic")),
     ParamSpec("camera_names", list, "camera names in the model's order (nuScenes channel names)"),
     ParamSpec("camera_topics", list, "image topic of each camera, same order as camera_names"),
     ParamSpec("compressed_images", bool, "subscribe to sensor_msgs/CompressedImage (true) or Image (false)"),
@@ -42,6 +43,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_camera_skew_s", float, "largest stamp difference between cameras of one cycle", low=0.0, high=1.0),
     ParamSpec("output_frame", str, "frame of the published path", choices=("odom", "map", "base_link")),
     ParamSpec("failure_policy", str, "what a failed cycle publishes (skip: nothing)", choices=("skip",)),
+)
+
+# Changing these means new subscriptions or a new model: they are fixed until the node restarts.
+RESTART_PARAMS = frozenset(
+    {"model_dir", "backend", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
 )
 
 SPECS = {spec.name: spec for spec in PARAMS}

@@ -42,3 +42,15 @@ def command_from_future(future_xy: np.ndarray) -> str:
     if lateral_left >= COMMAND_LATERAL_THRESHOLD_M:
         return "LEFT"
     return "FORWARD"
+
+# Vehicle model used to turn yaw rate into a steering-wheel angle where no CAN steering exists
+# (odometry on a vehicle; the synthetic world's CAN bus uses the same model).
+WHEELBASE_M = 2.588  # nuScenes' Renault Zoe
+STEERING_RATIO = 15.0
+
+
+def steering_wheel_angle(speed: np.ndarray | float, yaw_rate: np.ndarray | float) -> np.ndarray:
+    """Steering-wheel angle (rad, left +) of a kinematic bicycle with the given speed and yaw rate."""
+    speed = np.asarray(speed, dtype=np.float64)
+    curvature = np.asarray(yaw_rate, dtype=np.float64) / np.maximum(np.abs(speed), 1.0)
+    return STEERING_RATIO * np.arctan(WHEELBASE_M * curvature)

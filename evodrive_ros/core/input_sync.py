@@ -1,0 +1,67 @@
+"""Choosing the inputs of one planning cycle: the freshest synchronised camera set.
+
+The anchor camera's newest frame defines the planning time. Every other camera contributes its
+frame closest to that time; the set is rejected if any camera is missing, the cameras are further
+apart than the allowed skew, the anchor is too old, or that anchor frame was already planned
+(a plan is never re-stamped). These are plain functions so tests can drive them without DDS.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Frame = TypeVar("Frame")
+
+
+@dataclass(frozen=True)
+class FrameSet(Generic[Frame]):
+    stamp_s: float  # the anchor camera's stamp: the time the plan is for
+    frames: dict[str, Frame]  # camera name -> frame (undecoded message)
+    stamps: dict[str, float]
+
+
+class CameraBuffers(Generic[Frame]):
+    """The last few frames of each camera, keyed by stamp."""
+
+    def __init__(self, cameras: list[str], depth: int = 4) -> None:
+        self.cameras = list(cameras)
+        self._frames: dict[str, deque[tuple[float, Frame]]] = {c: deque(maxlen=depth) for c in self.cameras}
+
+    def add(self, camera: str, stamp_s: float, frame: Frame) -> None:
+        buffer = self._frames[camera]
+        if buffer and stamp_s <= buffer[-1][0]:
+            if stamp_s < buffer[-1][0]:  # time went backwards (bag loop, sim reset): start over
+                buffer.clear()
+            else:
+                return
+        buffer.append((stamp_s, frame))
+
+    def latest_stamp(self, camera: str) -> float | None:
+        buffer = self._frames[camera]
+        return buffer[-1][0] if buffer else None
+
+    def clear(self) -> None:
+        for buffer in self._frames.values():
+            buffer.clear()
+
+    def select(
+        self, anchor: str, now_s: float, max_age_s: float, max_skew_s: float, last_planned_s: float | None
+    ) -> FrameSet[Frame] | str:
+        """The cycle's frame set, or the reason (a short key) why there is none."""
+        for camera in self.cameras:
+            if not self._frames[camera]:
+                return f"missing_camera:{camera}"
+        anchor_stamp, _ = self._frames[anchor][-1]
+        if last_planned_s is not None and anchor_stamp <= last_planned_s:
+            return "no_new_frame"
+        if now_s - anchor_stamp > max_age_s:
+            return "stale_camera"
+        frames, stamps = {}, {}
+        for camera in self.cameras:
+            stamp, frame = min(self._frames[camera], key=lambda item: abs(item[0] - anchor_stamp))
+            if abs(stamp - anchor_stamp) > max_skew_s:
+                return f"camera_skew:{camera}"
+            frames[camera], stamps[camera] = frame, stamp
+        return FrameSet(stamp_s=anchor_stamp, frames=frames, stamps=stamps)

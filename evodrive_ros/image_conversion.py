@@ -1,0 +1,44 @@
+"""ROS image messages -> RGB arrays through cv_bridge, with clear reasons for what we reject.
+
+cv_bridge is the distro's package on a ROS install and the PyPI ``cv-bridge`` port in our venv;
+the port misreads 16-bit images, so only 8-bit colour/mono encodings are accepted.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from cv_bridge import CvBridge, CvBridgeError
+from sensor_msgs.msg import CompressedImage, Image
+
+SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8")
+SUPPORTED_FORMATS = ("jpeg", "jpg", "png")
+
+_bridge = CvBridge()
+
+
+class ImageDecodeError(ValueError):
+    """An image message we cannot turn into an RGB frame; the message is the diagnostic key."""
+
+
+def message_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """H x W x 3 uint8 RGB, or ``ImageDecodeError``."""
+    if isinstance(msg, CompressedImage):
+        fmt = msg.format.split(";")[0].strip().lower()
+        if fmt and fmt not in SUPPORTED_FORMATS:
+            raise ImageDecodeError(f"unsupported_format:{msg.format}")
+        try:
+            bgr = _bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
+            if bgr is None or bgr.ndim != 3 or bgr.size == 0:
+                raise ImageDecodeError("corrupt_image")
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        except (cv2.error, CvBridgeError, ValueError, TypeError) as exc:
+            raise ImageDecodeError("corrupt_image") from exc
+    if msg.encoding not in SUPPORTED_ENCODINGS:
+        raise ImageDecodeError(f"unsupported_encoding:{msg.encoding}")
+    if msg.height * msg.step != len(msg.data) or msg.width == 0:
+        raise ImageDecodeError("corrupt_image")
+    try:
+        return np.ascontiguousarray(_bridge.imgmsg_to_cv2(msg, "rgb8"))
+    except (cv2.error, CvBridgeError, ValueError, TypeError) as exc:
+        raise ImageDecodeError("corrupt_image") from exc

@@ -1,0 +1,38 @@
+"""The planner contract every backend implements: cameras + ego state + command -> 6 waypoints.
+
+Inputs and outputs are in the project's ego frame (x forward, y left, metres). A result always
+holds either 6 finite waypoints or an explicit error, never a partial or non-finite plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class PlannerInput:
+    images: dict[str, np.ndarray]  # camera name -> H x W x 3 uint8 RGB, any size (preprocessing resizes)
+    history_xy: np.ndarray  # (5, 2) ego poses at -2.0 ... 0.0 s in the current ego frame
+    dynamics: np.ndarray  # (5, 4) speed m/s, acc_long m/s^2, acc_lat m/s^2 (left positive), steering rad
+    command: str  # LEFT | RIGHT | FORWARD
+
+
+@dataclass
+class PlanResult:
+    waypoints: np.ndarray | None  # (6, 2) at +0.5 ... +3.0 s, or None on failure
+    text: str = ""  # the decoded model text
+    error: str | None = None  # why there is no plan
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: preprocess, vision, prefill, decode, total
+
+    @property
+    def ok(self) -> bool:
+        return self.waypoints is not None and self.error is None
+
+
+class Planner(Protocol):
+    model_id: str  # identity reported in diagnostics (name + ONNX hash prefix)
+
+    def plan(self, inputs: PlannerInput) -> PlanResult: ...

@@ -1,0 +1,109 @@
+"""ROS-free decisions of the node: image conversion, input sync, ego state from odometry, plan checks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from cv_bridge import CvBridge
+from sensor_msgs.msg import CompressedImage, Image
+
+from evodrive_ros.core.conventions import steering_wheel_angle
+from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
+from evodrive_ros.core.input_sync import CameraBuffers
+from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
+
+BRIDGE = CvBridge()
+RGB = np.dstack(np.meshgrid(np.arange(40, dtype=np.uint8) * 6, np.arange(30, dtype=np.uint8) * 8) + [np.full((30, 40), 77, np.uint8)])
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8"])
+def test_raw_colour_images_round_trip_exactly(encoding: str) -> None:
+    data = RGB if encoding == "rgb8" else np.ascontiguousarray(RGB[..., ::-1])
+    np.testing.assert_array_equal(message_to_rgb(BRIDGE.cv2_to_imgmsg(data, encoding)), RGB)
+
+
+def test_mono_becomes_grey_rgb_and_jpeg_is_close() -> None:
+    mono = message_to_rgb(BRIDGE.cv2_to_imgmsg(np.ascontiguousarray(RGB[..., 0]), "mono8"))
+    assert mono.shape == RGB.shape and np.array_equal(mono[..., 1], RGB[..., 0])
+    jpeg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", RGB[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+    assert np.abs(message_to_rgb(jpeg).astype(int) - RGB).mean() < 3.0
+
+
+@pytest.mark.parametrize(
+    "msg, reason",
+    [
+        (CompressedImage(format="jpeg", data=b"\xff\xd8garbage"), "corrupt_image"),
+        (CompressedImage(format="h264", data=b"\x00"), "unsupported_format"),
+        (Image(height=2, width=2, encoding="16UC1", step=4, data=bytes(8)), "unsupported_encoding"),
+        (Image(height=2, width=2, encoding="rgb8", step=6, data=bytes(5)), "corrupt_image"),
+    ],
+)
+def test_bad_images_raise_a_named_reason(msg: object, reason: str) -> None:
+    with pytest.raises(ImageDecodeError, match=reason):
+        message_to_rgb(msg)
+
+
+def test_camera_sync_picks_closest_frames_and_never_replans_the_same_anchor() -> None:
+    buffers: CameraBuffers[str] = CameraBuffers(["A", "B"])
+    assert buffers.select("A", 10.0, 0.3, 0.05, None) == "missing_camera:A"
+    for t in (9.80, 9.88, 9.96):
+        buffers.add("A", t, f"a{t}")
+    buffers.add("B", 9.87, "b1")
+    buffers.add("B", 9.95, "b2")
+    chosen = buffers.select("A", 10.0, 0.3, 0.05, None)
+    assert chosen.stamp_s == 9.96 and chosen.frames == {"A": "a9.96", "B": "b2"}
+    assert buffers.select("A", 10.0, 0.3, 0.05, 9.96) == "no_new_frame"
+    assert buffers.select("A", 10.5, 0.3, 0.05, None) == "stale_camera"
+    buffers.add("A", 10.10, "late")
+    assert buffers.select("A", 10.1, 0.3, 0.05, None) == "camera_skew:B"
+
+
+def test_ego_state_from_a_constant_turn() -> None:
+    buffer = OdometryBuffer()
+    speed, yaw_rate = 8.0, 0.2
+    for k in range(151):  # 3 s at 50 Hz on a circle
+        t = k * 0.02
+        yaw = yaw_rate * t
+        x, y = speed / yaw_rate * np.sin(yaw), speed / yaw_rate * (1 - np.cos(yaw))
+        buffer.add(OdomSample(t, x, y, yaw, speed, yaw_rate))
+    state = buffer.ego_state(3.0)
+    assert state.history_valid.all()
+    np.testing.assert_allclose(state.history_xy[-1], [0, 0], atol=1e-9)
+    # 2 s ago the car was 16 m of arc behind; the arc bends towards the turn centre, on the left (y > 0).
+    assert state.history_xy[0, 0] == pytest.approx(-speed / yaw_rate * np.sin(0.4), abs=0.05)
+    assert state.history_xy[0, 1] == pytest.approx(speed / yaw_rate * (1 - np.cos(0.4)), abs=0.05)
+    np.testing.assert_allclose(state.dynamics[:, 0], speed, atol=1e-6)
+    np.testing.assert_allclose(state.dynamics[:, 1], 0.0, atol=1e-6)
+    np.testing.assert_allclose(state.dynamics[:, 2], speed * yaw_rate, atol=1e-6)
+    np.testing.assert_allclose(state.dynamics[:, 3], steering_wheel_angle(speed, yaw_rate), atol=1e-9)
+    np.testing.assert_allclose(state.ego_to_odom(np.zeros((1, 2)))[0], state.position)
+
+
+def test_short_odometry_history_is_padded_and_flagged() -> None:
+    buffer = OdometryBuffer()
+    for k in range(26):  # 0.5 s only, accelerating at 1 m/s^2
+        t = k * 0.02
+        buffer.add(OdomSample(t, 0.5 * t * t, 0.0, 0.0, t, 0.0))
+    state = buffer.ego_state(0.5)
+    assert state.history_valid.tolist() == [False, False, False, True, True]
+    assert state.dynamics[-2, 1] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "waypoints, reason",
+    [
+        (None, "no_plan"),
+        (np.zeros((5, 2)), "wrong_shape"),
+        (np.array([[1.0, 0]] * 5 + [[np.nan, 0]]), "non_finite"),
+        (np.array([[30.0, 0], [31, 0], [32, 0], [33, 0], [34, 0], [35, 0]]), "first_waypoint_far"),
+        (np.array([[2.0, 0], [4, 0], [60, 0], [62, 0], [64, 0], [66, 0]]), "jump"),
+    ],
+)
+def test_implausible_plans_are_rejected(waypoints: np.ndarray | None, reason: str) -> None:
+    assert plan_error(waypoints, current_speed=4.0) == reason
+
+
+def test_plausible_plan_passes() -> None:
+    assert plan_error(np.stack([np.arange(1, 7) * 2.0, np.zeros(6)], axis=1), current_speed=4.0) is None
