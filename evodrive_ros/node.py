@@ -1,6 +1,10 @@
 """The ``evodrive_planner`` ROS 2 node: a thin layer over the ROS-free core.
 
-Per cycle (timer at ``planning_rate_hz``): pick the freshest synchronised camera set
+A cycle starts as soon as a complete camera set arrives (on average at most ``planning_rate_hz``, a
+token bucket), which keeps the input-to-path latency free of timer phase; the timer at
+``planning_rate_hz`` runs a cycle only when the event path has stalled, so missing or stale input is
+still diagnosed. Per cycle: pick the freshest
+synchronised camera set
 (``core.input_sync``), the ego state at its stamp from buffered odometry (``core.ego_state``), and
 hand both to a worker thread that decodes the images, runs the planner and validates the plan
 (``core.plan_validation``). A valid plan is published as a ``nav_msgs/Path`` stamped with the input
@@ -36,7 +40,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from evodrive_ros.core.conventions import COMMANDS, STEP_S
 from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, OdomSample
 from evodrive_ros.core.frames import quaternion_yaw
-from evodrive_ros.core.input_sync import CameraBuffers, FrameSet
+from evodrive_ros.core.input_sync import CameraBuffers, FrameSet, RateLimiter
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
 from evodrive_ros.planner_params import (
@@ -85,8 +89,10 @@ class PlannerStats:
         self.lock = threading.Lock()
         self.skipped: Counter[str] = Counter()
         self.published = 0
-        self.inference_ms: deque[float] = deque(maxlen=200)
-        self.end_to_end_ms: deque[float] = deque(maxlen=200)
+        # latency windows: input_delay (stamp -> received), decode, inference, end_to_end (stamp -> published)
+        self.windows: dict[str, deque[float]] = {
+            name: deque(maxlen=200) for name in ("input_delay_ms", "decode_ms", "inference_ms", "end_to_end_ms")
+        }
         self.messages: Counter[str] = Counter()
         self.last_message_s: dict[str, float] = {}
 
@@ -108,6 +114,8 @@ class PlannerNode(Node):
         self.command = self.config["default_command"]
         self.last_planned_s: float | None = None
         self.last_clock_s: float | None = None
+        self.last_cycle_wall = 0.0
+        self.rate_limiter = RateLimiter(self.config["planning_rate_hz"])
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodrive_infer")
         self._busy = threading.Event()
 
@@ -163,6 +171,7 @@ class PlannerNode(Node):
             self.plan_timer.cancel()
             self.destroy_timer(self.plan_timer)
             self.plan_timer = self.create_timer(1.0 / updated["planning_rate_hz"], self._on_timer)
+            self.rate_limiter = RateLimiter(updated["planning_rate_hz"])
         self.config = updated
         return SetParametersResult(successful=True)
 
@@ -174,7 +183,17 @@ class PlannerNode(Node):
 
     def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         self._count(camera)
-        self.cameras.add(camera, stamp_seconds(msg.header.stamp), msg)
+        stamp_s = stamp_seconds(msg.header.stamp)
+        self.cameras.add(camera, stamp_s, msg)
+        if camera == self.config["anchor_camera"]:
+            with self.stats.lock:
+                self.stats.windows["input_delay_ms"].append((self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3)
+        if (
+            not self._busy.is_set()
+            and self.cameras.complete(self.config["anchor_camera"], self.config["max_camera_skew_s"], self.last_planned_s)
+            and self.rate_limiter.try_acquire(time.monotonic())
+        ):
+            self._cycle()
 
     def _on_odometry(self, msg: Odometry) -> None:
         self._count("odometry")
@@ -207,6 +226,12 @@ class PlannerNode(Node):
 
     # --- planning cycle ---------------------------------------------------------------------
     def _on_timer(self) -> None:
+        """Runs a cycle only when the event path has stalled, so missing/stale input is diagnosed."""
+        if time.monotonic() - self.last_cycle_wall >= 1.5 / self.config["planning_rate_hz"]:
+            self._cycle()
+
+    def _cycle(self) -> None:
+        self.last_cycle_wall = time.monotonic()
         now_s = self.get_clock().now().nanoseconds * 1e-9
         if self.last_clock_s is not None and now_s < self.last_clock_s - _CLOCK_JUMP_BACK_S:
             self._reset_inputs()
@@ -252,11 +277,13 @@ class PlannerNode(Node):
     def _plan(self, frame_set: FrameSet, ego: EgoState, command: str, config: dict[str, Any]) -> None:
         """Worker thread: decode, infer, validate, publish. Never raises."""
         try:
+            start = time.perf_counter()
             try:
                 images = {camera: message_to_rgb(msg) for camera, msg in frame_set.frames.items()}
             except ImageDecodeError as exc:
                 self.stats.skip(str(exc).split(":")[0])
                 return
+            decode_ms = (time.perf_counter() - start) * 1e3
             inputs = PlannerInput(images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command)
             start = time.perf_counter()
             try:
@@ -276,8 +303,9 @@ class PlannerNode(Node):
             self.latency_pub.publish(Float64(data=latency_ms))
             with self.stats.lock:
                 self.stats.published += 1
-                self.stats.inference_ms.append(inference_ms)
-                self.stats.end_to_end_ms.append(latency_ms)
+                self.stats.windows["decode_ms"].append(decode_ms)
+                self.stats.windows["inference_ms"].append(inference_ms)
+                self.stats.windows["end_to_end_ms"].append(latency_ms)
         finally:
             self._busy.clear()
 
@@ -313,7 +341,7 @@ class PlannerNode(Node):
             values.update({f"age_s/{k}": f"{now - t:.3f}" for k, t in sorted(self.stats.last_message_s.items())})
             values.update({f"skipped/{k}": str(v) for k, v in sorted(self.stats.skipped.items())})
             values["published"] = str(self.stats.published)
-            for name, window in (("inference_ms", self.stats.inference_ms), ("end_to_end_ms", self.stats.end_to_end_ms)):
+            for name, window in self.stats.windows.items():
                 if window:
                     p50, p99 = np.percentile(np.array(window), [50, 99])
                     values[f"{name}/p50"], values[f"{name}/p99"] = f"{p50:.1f}", f"{p99:.1f}"

@@ -46,6 +46,18 @@ class CameraBuffers(Generic[Frame]):
         for buffer in self._frames.values():
             buffer.clear()
 
+    def complete(self, anchor: str, max_skew_s: float, last_planned_s: float | None) -> bool:
+        """True when the anchor has an unplanned newest frame and every camera has one close to it."""
+        if not self._frames[anchor]:
+            return False
+        anchor_stamp = self._frames[anchor][-1][0]
+        if last_planned_s is not None and anchor_stamp <= last_planned_s:
+            return False
+        return all(
+            buffer and abs(buffer[-1][0] - anchor_stamp) <= max_skew_s and buffer[-1][0] >= anchor_stamp
+            for buffer in self._frames.values()
+        )
+
     def select(
         self, anchor: str, now_s: float, max_age_s: float, max_skew_s: float, last_planned_s: float | None
     ) -> FrameSet[Frame] | str:
@@ -65,3 +77,24 @@ class CameraBuffers(Generic[Frame]):
                 return f"camera_skew:{camera}"
             frames[camera], stamps[camera] = frame, stamp
         return FrameSet(stamp_s=anchor_stamp, frames=frames, stamps=stamps)
+
+
+class RateLimiter:
+    """Token bucket: on average at most ``rate_hz`` cycles, bursts of ``burst`` allowed.
+
+    A bucket (not a minimum interval) lets a 10 Hz planner follow 12 Hz cameras at a full 10 Hz:
+    a minimum interval of 0.1 s would skip every other 83 ms frame and plan at 6 Hz.
+    """
+
+    def __init__(self, rate_hz: float, burst: float = 2.0) -> None:
+        self.rate_hz, self.burst = rate_hz, burst
+        self._tokens, self._last = burst, None
+
+    def try_acquire(self, now_s: float) -> bool:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now_s - self._last) * self.rate_hz)
+        self._last = now_s
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

@@ -36,7 +36,7 @@ def prompt_to_ego(xy_prompt: np.ndarray) -> np.ndarray:
 def format_points(xy_prompt: np.ndarray) -> str:
     """Points already in prompt convention -> ``[(x,y), (x,y), ...]`` with 2 decimals."""
     pts = np.asarray(xy_prompt, dtype=np.float64).reshape(-1, 2)
-    return "[" + ", ".join(f"({_fmt(x)},{_fmt(y)})" for x, y in pts) + "]"
+    return "[" + ", ".join(f"({format_number(x)},{format_number(y)})" for x, y in pts) + "]"
 
 
 def encode_text(xy_ego: np.ndarray) -> str:
@@ -65,6 +65,7 @@ def decode_text(text: str, n_points: int = FUTURE_STEPS) -> np.ndarray:
     return prompt_to_ego(pts)
 
 
-def _fmt(value: float) -> str:
+def format_number(value: float) -> str:
+    """2 decimals, never '-0.00' (the answer grammar has one spelling per number)."""
     text = f"{value:.2f}"
     return "0.00" if text == "-0.00" else text

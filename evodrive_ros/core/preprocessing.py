@@ -1,0 +1,97 @@
+"""Camera image -> Qwen2.5-VL ``pixel_values`` / ``image_grid_thw`` (numpy + OpenCV, no torch).
+
+Identical to ``transformers.Qwen2VLImageProcessor`` for a fixed target size: resize to H×W
+(multiples of patch·merge = 28), rescale to [0, 1], normalise with the CLIP mean/std, repeat the
+frame ``temporal_patch_size`` times and cut it into 14×14 patches in Qwen's order (2×2 merge
+windows contiguous, each patch flattened as channel, time, row, column). Training and the runtime
+both call this, so the model never sees a differently prepared image.
+
+Resizing uses OpenCV: ``INTER_AREA`` when shrinking (close to PIL's anti-aliased bicubic) and
+``INTER_CUBIC`` when enlarging; HF resizes with PIL, so after a resize the two differ slightly
+(parity bounds in ``test/test_preprocessing.py``); without a resize they are identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Fixed model input size and Qwen's patch geometry."""
+
+    height: int
+    width: int
+    patch_size: int = 14
+    merge_size: int = 2
+    temporal_patch_size: int = 2
+
+    def __post_init__(self) -> None:
+        factor = self.patch_size * self.merge_size
+        if self.height % factor or self.width % factor or self.height <= 0 or self.width <= 0:
+            raise ValueError(f"image size {self.height}x{self.width} must be positive multiples of {factor}")
+
+    @property
+    def grid_thw(self) -> tuple[int, int, int]:
+        return (1, self.height // self.patch_size, self.width // self.patch_size)
+
+    @property
+    def tokens_per_image(self) -> int:
+        """Visual tokens the LLM sees per image, after the merger."""
+        _, gh, gw = self.grid_thw
+        return gh * gw // (self.merge_size**2)
+
+    @property
+    def patch_dim(self) -> int:
+        return 3 * self.temporal_patch_size * self.patch_size**2
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); a clear error for a missing or corrupt file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}: missing, unreadable or not an image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def resize_rgb(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if (h, w) == (spec.height, spec.width):
+        return rgb
+    shrinking = h * w > spec.height * spec.width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(rgb, (spec.width, spec.height), interpolation=interpolation)
+
+
+def patchify(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """RGB uint8 (H, W, 3) at the target size -> normalised patches [grid_h·grid_w, patch_dim]."""
+    x = (rgb.astype(np.float32) * np.float32(1 / 255) - CLIP_MEAN) / CLIP_STD  # (H, W, C)
+    p, m, t = spec.patch_size, spec.merge_size, spec.temporal_patch_size
+    gh, gw = spec.height // p, spec.width // p
+    x = x.transpose(2, 0, 1).reshape(3, gh // m, m, p, gw // m, m, p)
+    x = x.transpose(1, 4, 2, 5, 0, 3, 6)  # (gh/m, gw/m, m, m, C, p, p)
+    x = np.broadcast_to(x[:, :, :, :, :, None], (*x.shape[:5], t, p, p))  # repeat the still frame in time
+    return np.ascontiguousarray(x).reshape(gh * gw, spec.patch_dim)
+
+
+def preprocess_images(images: Sequence[np.ndarray], spec: ImageSpec) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 images (any size) -> (``pixel_values`` float32 [n·gh·gw, patch_dim], ``image_grid_thw`` int64 [n, 3])."""
+    if not images:
+        raise ValueError("preprocess_images needs at least one image")
+    patches = [patchify(resize_rgb(_check_rgb(img), spec), spec) for img in images]
+    grid = np.array([spec.grid_thw] * len(images), dtype=np.int64)
+    return np.concatenate(patches, axis=0), grid
+
+
+def _check_rgb(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+    return image

@@ -1,0 +1,1 @@
+"""Open-loop evaluation (``evodrive eval``): predictions files, ground truth, metrics tables, BEV plots."""

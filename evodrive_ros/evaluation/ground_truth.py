@@ -1,0 +1,112 @@
+"""Ground truth for open-loop evaluation: our cached split, or a community metrics folder.
+
+Community folder (Agent-Driver ``data/metrics``, also used by EvoDriveVLA): ``gt_traj.pkl``,
+``gt_traj_mask.pkl``, ``stp3_gt_seg.pkl``, ``uniad_gt_seg.pkl`` — dicts keyed by sample token holding
+numpy arrays: trajectories ``(1, 6|7, 2)`` in x right / y forward, occupancy ``(1, 6|7, 200, 200)``;
+when 7 steps are stored the first (current) one is dropped. ``stp3_gt_seg.pkl`` is stored flipped on
+both grid axes and is flipped back on load, after which its columns point left; ``uniad_gt_seg.pkl`` is
+used as stored, columns pointing right (METHOD.md §6.2). Our cached split has one grid (columns left)
+used by both protocols.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.driving_samples import SPLIT_INDEX, load_split, unpack_occupancy
+from evodrive_ros.core.openloop_metrics import PROTOCOLS
+from evodrive_ros.core.trajectory_codec import prompt_to_ego
+
+COMMUNITY_FILES = ("gt_traj.pkl", "gt_traj_mask.pkl", "stp3_gt_seg.pkl", "uniad_gt_seg.pkl")
+_COMMUNITY_COLUMNS = {"stp3": "left", "uniad": "right"}
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """GT of N samples: ego-frame waypoints, their mask, and per-protocol occupancy grids."""
+
+    tokens: list[str]
+    future_xy: np.ndarray  # (N, 6, 2) ego frame
+    future_mask: np.ndarray  # (N, 6, 2), 1 where the GT step is valid
+    occupancy_of: dict[str, Callable[[int], np.ndarray]]  # protocol -> sample index -> (6, 200, 200)
+    columns: dict[str, str]  # protocol -> "left" | "right"
+
+    def occupancy(self, protocol: str, index: int) -> np.ndarray:
+        return self.occupancy_of[protocol](index)
+
+
+def load_ground_truth(path: Path) -> GroundTruth:
+    """GT from a cached split directory (has ``split.json``) or a community metrics folder."""
+    path = Path(path)
+    if (path / SPLIT_INDEX).is_file():
+        return load_cached_split(path)
+    if all((path / name).is_file() for name in COMMUNITY_FILES):
+        return load_community_folder(path)
+    raise FileNotFoundError(
+        f"{path}: neither a cached split ({SPLIT_INDEX}) nor a community metrics folder ({', '.join(COMMUNITY_FILES)})"
+    )
+
+
+def load_cached_split(split_dir: Path) -> GroundTruth:
+    split = load_split(split_dir, ("sample_token", "future_xy", "future_valid", "occupancy_bits"))
+    bits = split.arrays["occupancy_bits"]
+    valid = split.arrays["future_valid"].astype(np.float64)
+
+    def grids(i: int) -> np.ndarray:
+        return unpack_occupancy(bits[i])
+
+    return GroundTruth(
+        tokens=split.tokens,
+        future_xy=split.arrays["future_xy"].astype(np.float64),
+        future_mask=np.repeat(valid[..., None], 2, axis=-1),
+        occupancy_of={p: grids for p in PROTOCOLS},
+        columns={p: "left" for p in PROTOCOLS},
+    )
+
+
+def load_community_folder(folder: Path) -> GroundTruth:
+    trajs, masks, stp3, uniad = (_read_pickle(folder / name) for name in COMMUNITY_FILES)
+    tokens = list(trajs)
+    missing = [t for t in tokens if t not in masks or t not in stp3 or t not in uniad]
+    if missing:
+        raise ValueError(f"{folder}: {len(missing)} tokens of gt_traj.pkl lack a mask or occupancy, e.g. {missing[0]}")
+    future_prompt = np.stack([_future_steps(trajs[t], 1) for t in tokens])
+    mask_prompt = np.stack([_future_steps(masks[t], 1) for t in tokens]).astype(np.float64)
+    return GroundTruth(
+        tokens=tokens,
+        future_xy=prompt_to_ego(future_prompt),
+        future_mask=mask_prompt[..., ::-1].copy(),  # (x right, y forward) -> (x forward, y left) order
+        occupancy_of={
+            "stp3": lambda i: _future_steps(stp3[tokens[i]], 2)[:, ::-1, ::-1],
+            "uniad": lambda i: _future_steps(uniad[tokens[i]], 2),
+        },
+        columns=dict(_COMMUNITY_COLUMNS),
+    )
+
+
+def _future_steps(array: object, step_ndim: int) -> np.ndarray:
+    """(1, 6|7, *step) -> (6, *step): drops the batch dimension and a stored current step."""
+    arr = np.asarray(array)
+    arr = arr.reshape(-1, *arr.shape[arr.ndim - step_ndim :])
+    if arr.shape[0] % 2:
+        arr = arr[1:]
+    if arr.shape[0] < FUTURE_STEPS:
+        raise ValueError(f"expected {FUTURE_STEPS} future steps, got array of shape {np.shape(array)}")
+    return arr[:FUTURE_STEPS]
+
+
+def _read_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"{path}: pickled with {exc.name!r} objects; expected numpy arrays") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict keyed by sample token, got {type(data).__name__}")
+    return data

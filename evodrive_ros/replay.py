@@ -1,0 +1,339 @@
+"""``evodrive replay BAG``: play a rosbag2 into the planner node over real DDS, record and score it.
+
+Modes:
+  realtime  messages at their recorded pace, header stamps shifted to the current time (the node
+            runs on wall time, as on a vehicle);
+  scaled    /clock published at ``--rate`` times the recorded pace (run the node with use_sim_time);
+  lockstep  /clock advances only after the node has planned each camera frame set: every frame is
+            planned however slow the machine (use_sim_time; a node started here plans at 50 Hz of
+            sim time so that every frame set meets a timer tick).
+With ``--model`` (or ``--backend kinematic``) the node is started as a separate process and stopped
+at the end; otherwise the bag is played into a node that is already running. The node's outputs and
+the inputs as played go to the rosbag2 folder ``OUT/replay_bag`` (one MCAP file; Foxglove / RViz); the plans are scored against the
+ego's actual future path from the bag's odometry; ``OUT/summary.json`` and ``OUT/replay.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evodrive_ros.planner_params import default_params_file, load_params_file
+
+OUTPUT_TOPICS = {
+    "/planning/path": "nav_msgs/msg/Path",
+    "/evodrive_planner/markers": "visualization_msgs/msg/MarkerArray",
+    "/evodrive_planner/latency_ms": "std_msgs/msg/Float64",
+    "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+}
+_PLAN_WAIT_S = 10.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or sqlite3)")
+    parser.add_argument("--model", type=Path, help="start the planner node with this model directory")
+    parser.add_argument("--backend", default="auto", help="backend of the started node (kinematic needs no model)")
+    parser.add_argument("--out", type=Path, default=Path("out/replay"), help="output folder")
+    parser.add_argument("--mode", choices=("realtime", "scaled", "lockstep"), default="realtime")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed for --mode scaled")
+    parser.add_argument("--planning-rate", type=float, default=10.0, help="planning_rate_hz of the started node")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/replay_bag")
+
+
+@dataclass
+class Recording:
+    """What came back from the node, with times mapped to the bag's clock."""
+
+    plan_times: list[float] = field(default_factory=list)
+    plans_xy: list[list[list[float]]] = field(default_factory=list)
+    plan_frames: set[str] = field(default_factory=set)
+    latency_ms: list[float] = field(default_factory=list)
+    diagnostics: dict[str, str] = field(default_factory=dict)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.bag.exists():
+        print(f"evodrive replay: bag {args.bag} does not exist", file=sys.stderr)
+        return 2
+    out_bag = args.out / "replay_bag"
+    if out_bag.exists() and not args.overwrite:
+        print(f"evodrive replay: {out_bag} exists (use --overwrite)", file=sys.stderr)
+        return 2
+    start_node = args.model is not None or args.backend == "kinematic"
+    if start_node:
+        os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+        os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    args.out.mkdir(parents=True, exist_ok=True)
+    planner = _start_planner(args) if start_node else None
+    try:
+        summary = play(args, out_bag)
+    finally:
+        if planner is not None:
+            planner.send_signal(signal.SIGTERM)
+            try:
+                planner.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                planner.kill()
+    if summary is None:
+        return 1
+    if planner is not None:
+        summary["planner_exit_code"] = planner.returncode
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(format_summary(summary))
+    return 0 if summary["invalid_paths"] == 0 else 1
+
+
+def _start_planner(args: argparse.Namespace) -> subprocess.Popen:
+    # lockstep: a timer tick within every 20 ms of sim time, so each camera frame set gets its cycle
+    rate = 50.0 if args.mode == "lockstep" else args.planning_rate
+    params = [f"backend:={args.backend}", f"planning_rate_hz:={rate}"]
+    if args.model is not None:
+        params.append(f"model_dir:={args.model.resolve()}")
+    if args.mode != "realtime":
+        params.append("use_sim_time:=true")
+    cmd = [sys.executable, "-m", "evodrive_ros.node", "--ros-args", *[x for p in params for x in ("-p", p)]]
+    log = open(args.out / "planner.log", "w", encoding="utf-8")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _message_class(msgtype: str) -> type:
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
+    """Play the bag, record the node's outputs, return the summary (None if the node never came up)."""
+    import rclpy
+    from builtin_interfaces.msg import Time as TimeMsg
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.serialization import deserialize_message, serialize_message
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    from rosgraph_msgs.msg import Clock
+    from tqdm import tqdm
+
+    def to_time(t_ns: int) -> TimeMsg:
+        return TimeMsg(sec=t_ns // 10**9, nanosec=t_ns % 10**9)
+
+    params = load_params_file(default_params_file())
+    cameras, camera_topics = params["camera_names"], params["camera_topics"]
+    typestore = get_typestore(Stores.ROS2_KILTED)
+    rclpy.init()
+    node = rclpy.create_node("evodrive_replay")
+    recording = Recording()
+    clock_ns = [0]
+    offset_ns = 0  # realtime mode: recorded stamp + offset = published stamp
+    wall0 = bag_t0 = 0
+
+    def bag_time_now() -> int:
+        if args.mode == "lockstep":
+            return clock_ns[0]
+        return bag_t0 + int((time.time_ns() - wall0) * (args.rate if args.mode == "scaled" else 1.0))
+
+    if out_bag.exists():
+        shutil.rmtree(out_bag)
+    writer = Writer(out_bag, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    out_connections = {}
+
+    def record(topic: str, msgtype: str, msg: Any, t_ns: int) -> None:
+        if topic not in out_connections:
+            out_connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
+        writer.write(out_connections[topic], t_ns, serialize_message(msg))
+
+    def on_output(topic: str, msgtype: str):
+        def callback(msg: Any) -> None:
+            t_bag = bag_time_now()
+            record(topic, msgtype, msg, t_bag)
+            if topic == "/planning/path":
+                stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec - offset_ns
+                recording.plan_times.append(stamp * 1e-9)
+                recording.plans_xy.append([[p.pose.position.x, p.pose.position.y] for p in msg.poses])
+                recording.plan_frames.add(msg.header.frame_id)
+            elif topic.endswith("latency_ms"):
+                recording.latency_ms.append(msg.data)
+            elif topic == "/diagnostics":
+                for status in msg.status:
+                    if status.name.startswith("evodrive_planner"):
+                        recording.diagnostics = {kv.key: kv.value for kv in status.values}
+
+        return callback
+
+    reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    for topic, msgtype in OUTPUT_TOPICS.items():
+        node.create_subscription(_message_class(msgtype), topic, on_output(topic, msgtype), reliable)
+    clock_pub = node.create_publisher(Clock, "/clock", 10)
+    try:
+        with AnyReader([args.bag], default_typestore=typestore) as reader:
+            publishers = {}
+            for conn in reader.connections:
+                try:
+                    msg_class = _message_class(conn.msgtype)
+                except ModuleNotFoundError:  # e.g. tf2_msgs has no PyPI wheel: the node does not need it
+                    print(f"evodrive replay: not playing {conn.topic} ({conn.msgtype} is not installed)", file=sys.stderr)
+                    continue
+                qos = qos_profile_sensor_data
+                if conn.topic == "/tf_static":
+                    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+                elif conn.topic not in camera_topics and "Odometry" not in conn.msgtype:
+                    qos = reliable
+                publishers[conn.id] = (node.create_publisher(msg_class, conn.topic, qos), conn)
+            odom_topic = params["odom_topic"]
+            if not _wait_for_planner(node, odom_topic, publishers):
+                print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
+                return None
+            bag_t0 = reader.start_time
+            wall0 = time.time_ns()
+            offset_ns = wall0 - bag_t0 if args.mode == "realtime" else 0
+            odom_times, odom_xy = [], []
+            frame_cameras: dict[int, set[str]] = {}
+            anchor_topic = camera_topics[cameras.index(params["anchor_camera"])]
+            played = [c for c in reader.connections if c.id in publishers]
+            total = sum(c.msgcount for c in played)
+            for conn, t_bag, raw in tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"):
+                if args.mode != "lockstep":
+                    delay = (wall0 + (t_bag - bag_t0) / (args.rate if args.mode == "scaled" else 1.0) - time.time_ns()) * 1e-9
+                    _spin_for(node, delay)
+                publisher, _ = publishers[conn.id]
+                msg = deserialize_message(raw, publisher.msg_type)
+                stamp_ns = _shift_stamps(msg, offset_ns)
+                if args.mode != "realtime":
+                    clock_ns[0] = max(clock_ns[0], t_bag)
+                    clock_pub.publish(Clock(clock=to_time(clock_ns[0])))
+                publisher.publish(msg)
+                record(conn.topic, conn.msgtype, msg, t_bag)
+                if conn.topic == odom_topic:
+                    odom_times.append((stamp_ns - offset_ns) * 1e-9)
+                    odom_xy.append([msg.pose.pose.position.x, msg.pose.pose.position.y])
+                if conn.topic in camera_topics and stamp_ns is not None:
+                    seen = frame_cameras.setdefault(stamp_ns, set())
+                    seen.add(conn.topic)
+                    if args.mode == "lockstep" and len(seen) == len(camera_topics):
+                        _lockstep_plan(node, clock_pub, clock_ns, stamp_ns, recording, to_time)
+                    frame_cameras.pop(min(frame_cameras), None) if len(frame_cameras) > 50 else None
+                rclpy.spin_once(node, timeout_sec=0)
+            duration_s = (reader.end_time - reader.start_time) * 1e-9
+            _spin_for(node, 2.0)  # last outputs and one more diagnostics message
+    finally:
+        writer.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)
+
+
+def _wait_for_planner(node: Any, odom_topic: str, publishers: dict) -> bool:
+    import rclpy
+
+    odom_pubs = [p for p, conn in publishers.values() if conn.topic == odom_topic]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if odom_pubs and odom_pubs[0].get_subscription_count() > 0:
+            _spin_for(node, 0.5)  # let the remaining subscriptions match
+            return True
+        rclpy.spin_once(node, timeout_sec=0.1)
+    return False
+
+
+def _spin_for(node: Any, seconds: float) -> None:
+    import rclpy
+
+    end = time.monotonic() + seconds
+    while True:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            break
+        rclpy.spin_once(node, timeout_sec=min(remaining, 0.01))
+
+
+def _shift_stamps(msg: Any, offset_ns: int) -> int | None:
+    """Shift header stamps (and tf stamps) by ``offset_ns``; returns the new header stamp in ns."""
+    headers = [t.header for t in getattr(msg, "transforms", [])]
+    if hasattr(msg, "header"):
+        headers.append(msg.header)
+    for header in headers:
+        t_ns = header.stamp.sec * 10**9 + header.stamp.nanosec + offset_ns
+        header.stamp.sec, header.stamp.nanosec = t_ns // 10**9, t_ns % 10**9
+    if not hasattr(msg, "header"):
+        return None
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def _lockstep_plan(node: Any, clock_pub: Any, clock_ns: list[int], frame_ns: int, recording: Recording, to_time) -> None:
+    """Advance /clock in small steps until the node plans the frame set stamped ``frame_ns``."""
+    import rclpy
+    from rosgraph_msgs.msg import Clock
+
+    wanted = frame_ns * 1e-9
+    planned = lambda: any(abs(t - wanted) < 1e-6 for t in recording.plan_times[-3:])  # noqa: E731
+    step_ns, limit_ns = 5_000_000, frame_ns + 60_000_000
+    deadline = time.monotonic() + _PLAN_WAIT_S
+    while not planned() and time.monotonic() < deadline:
+        if clock_ns[0] < limit_ns:
+            clock_ns[0] += step_ns
+            clock_pub.publish(Clock(clock=to_time(clock_ns[0])))
+        rclpy.spin_once(node, timeout_sec=0.005)
+
+
+def summarise(
+    args: argparse.Namespace, rec: Recording, odom_times: np.ndarray, odom_xy: np.ndarray, duration_s: float, anchor: str
+) -> dict[str, Any]:
+    from evodrive_ros.core.plan_scoring import score_plans
+
+    plans = np.array(rec.plans_xy, dtype=np.float64).reshape(-1, 6, 2) if rec.plans_xy else np.empty((0, 6, 2))
+    if len(plans) and len(odom_times):
+        score = asdict(score_plans(np.array(rec.plan_times), plans, odom_times, odom_xy))
+    else:
+        score = {"n_plans": 0, "l2_at_m": {}, "l2_avg_up_to_m": {}, "n_invalid": 0}
+    expected_cycles = duration_s * args.planning_rate if args.mode == "realtime" else None
+    latency = np.array(rec.latency_ms)
+    summary = {
+        "bag": str(args.bag),
+        "mode": args.mode,
+        "duration_s": round(duration_s, 3),
+        "paths": len(plans),
+        "path_frames": sorted(rec.plan_frames),
+        "plan_rate_hz": round(len(plans) / duration_s * (args.rate if args.mode == "scaled" else 1.0), 2) if duration_s else 0.0,
+        "cycles_planned_fraction": round(len(plans) / expected_cycles, 3) if expected_cycles else None,
+        "latency_ms": {
+            "p50": float(np.percentile(latency, 50)) if len(latency) else None,
+            "p99": float(np.percentile(latency, 99)) if len(latency) else None,
+        },
+        "invalid_paths": score["n_invalid"] + int(sum(len(p) != 6 for p in rec.plans_xy)),
+        "l2_at_m": score["l2_at_m"],
+        "l2_avg_up_to_m": score["l2_avg_up_to_m"],
+        "diagnostics": rec.diagnostics,
+        "outputs": {"mcap": str(args.out / "replay_bag" / "replay_bag.mcap"), "picture": str(args.out / "replay.png")},
+    }
+    from evodrive_ros.replay_picture import draw_replay
+
+    draw_replay(args.bag, anchor, odom_xy, plans, np.array(rec.plan_times), args.out / "replay.png")
+    return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    l2, l2avg, lat = summary["l2_at_m"], summary["l2_avg_up_to_m"], summary["latency_ms"]
+    fmt = lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"  # noqa: E731
+    lines = [
+        f"| bag | mode | paths | rate Hz | cycles planned | latency p50 / p99 ms | L2 1s / 2s / 3s m | L2 avg≤1s / 2s / 3s m | invalid |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {Path(summary['bag']).name} | {summary['mode']} | {summary['paths']} | {summary['plan_rate_hz']} | "
+        f"{fmt(summary['cycles_planned_fraction'])} | {fmt(lat['p50'])} / {fmt(lat['p99'])} | "
+        f"{' / '.join(fmt(l2.get(k)) for k in ('1s', '2s', '3s'))} | {' / '.join(fmt(l2avg.get(k)) for k in ('1s', '2s', '3s'))} | "
+        f"{summary['invalid_paths']} |",
+        f"outputs: {summary['outputs']['mcap']}, {summary['outputs']['picture']}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Tiny end-to-end forward/backward of the teacher, the distilled student and the SFT baseline."""
+
+import pytest
+import torch
+from model_fixtures import fake_samples, hint_ids, tiny_pair
+
+from evodrive_training.dataset import DrivingDataset, collate
+from evodrive_training.distill.config import DistillConfig
+from evodrive_training.distill.student import DistilledStudent
+from evodrive_training.distill.teacher import OracleTeacher, teacher_candidates
+from evodrive_training.models.presets import build_tiny, image_spec
+from evodrive_training.models.presets import TinySize
+
+
+@pytest.fixture(scope="module")
+def kd_batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("samples")
+    model, tok = tiny_pair()
+    ds = DrivingDataset(fake_samples(root, 2), root, tok, image_spec(model), "distill")
+    return collate([ds[0], ds[1]], tok.pad_token_id), tok
+
+
+def _teacher_view(batch):
+    return {k[len("teacher_"):]: v for k, v in batch.items() if k.startswith("teacher_")}
+
+
+@pytest.mark.parametrize("refine_probability", [0.0, 1.0])
+def test_oracle_teacher_trains_on_coarse_and_refined_inputs(kd_batch, refine_probability):
+    batch, tok = kd_batch
+    teacher, _ = tiny_pair(seed=1)
+    wrapper = OracleTeacher(teacher, hint_ids(tok), tok.pad_token_id, refine_probability)
+    out = wrapper(**_teacher_view(batch))
+    assert out["refined"].item() == refine_probability
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and teacher.lm_head.weight.grad.abs().sum() > 0
+
+
+def test_teacher_yields_22_candidates_with_matching_rows(kd_batch):
+    batch, tok = kd_batch
+    teacher, _ = tiny_pair(seed=1)
+    tb = _teacher_view(batch)
+    n_answer = int((tb["labels"] != -100).sum())
+    cands = list(teacher_candidates(teacher.eval(), tb, hint_ids(tok), tok.pad_token_id, DistillConfig()))
+    assert len(cands) == 22
+    assert all(c.logits.shape == (n_answer, teacher.config.text_config.vocab_size) for c in cands)
+    assert all(c.hidden.shape == (n_answer, teacher.config.text_config.hidden_size) for c in cands)
+    assert not torch.equal(cands[0].logits, cands[1].logits)  # the refined pass differs from the coarse one
+    no_extras = DistillConfig(use_refinement=False, use_mc_dropout=False)
+    assert len(list(teacher_candidates(teacher, tb, hint_ids(tok), tok.pad_token_id, no_extras))) == 1
+
+
+def test_distilled_student_all_terms_backward_teacher_untouched(kd_batch):
+    batch, tok = kd_batch
+    student, _ = tiny_pair(seed=0)
+    teacher, _ = tiny_pair(seed=1)
+    wrapper = DistilledStudent(student, DistillConfig(), teacher, hint_ids(tok), tok.pad_token_id).train()
+    out = wrapper(**batch)
+    assert set(out) == {"loss", "ce", "logit", "hidden", "anchor"}
+    expected = out["ce"] + 0.1 * out["logit"] + 0.2 * out["hidden"] + 0.05 * out["anchor"]
+    assert torch.isclose(out["loss"].detach(), expected)
+    out["loss"].backward()
+    assert student.model.visual.patch_embed.proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not any(name.startswith("_teacher") or ".teacher" in name for name in wrapper.state_dict())
+
+
+def test_student_and_teacher_of_different_widths_use_a_projection(kd_batch):
+    batch, tok = kd_batch
+    student, _ = tiny_pair()
+    teacher, _ = build_tiny((56, 84), TinySize(hidden_size=64, intermediate_size=128), seed=2)
+    wrapper = DistilledStudent(student, DistillConfig(use_anchor=False), teacher, hint_ids(tok), tok.pad_token_id)
+    out = wrapper(**batch)
+    out["loss"].backward()
+    assert wrapper.hidden_projection.weight.shape == (64, 128) and wrapper.hidden_projection.weight.grad is not None
+
+
+def test_sft_baseline_is_cross_entropy_only(kd_batch):
+    batch, _ = kd_batch
+    student, _ = tiny_pair()
+    wrapper = DistilledStudent(student, DistillConfig.sft())
+    student_batch = {k: v for k, v in batch.items() if not k.startswith("teacher_")}
+    out = wrapper(**student_batch)
+    assert set(out) == {"loss", "ce"} and torch.equal(out["loss"].detach(), out["ce"])
+    out["loss"].backward()
+    assert student.lm_head.weight.grad.abs().sum() > 0
+    assert not hasattr(wrapper, "anchor_encoder")

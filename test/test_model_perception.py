@@ -1,0 +1,50 @@
+import numpy as np
+import torch
+from model_fixtures import fake_samples, tiny_pair
+
+from evodrive_ros.core.driving_samples import pack_occupancy
+from evodrive_training.models.perception import (
+    OccupancyProbe, PerceptionDataset, coarse_occupancy, collate_views, probe_iou, train_occupancy,
+)
+from evodrive_training.models.presets import image_spec
+
+
+def test_coarse_occupancy_max_pools_the_first_future_step():
+    grids = np.zeros((6, 200, 200), bool)
+    grids[0, 0, 0] = True
+    grids[0, 199, 100] = True
+    grids[1, 50, 50] = True  # a later step: ignored
+    coarse = coarse_occupancy(pack_occupancy(grids), cells=16)  # 12-cell blocks (192 of 200 used)
+    assert coarse.shape == (16, 16) and coarse.sum() == 1 and coarse[0, 0] == 1
+
+
+def _data(tmp_path, model):
+    samples = fake_samples(tmp_path, 2)
+    grids = np.zeros((2, 6, 200, 200), bool)
+    grids[0, 0, :100] = True
+    grids[1, 0, 100:] = True
+    ds = PerceptionDataset([s.camera_paths for s in samples], pack_occupancy(grids), tmp_path, image_spec(model), cells=4)
+    return collate_views([ds[0], ds[1]])
+
+
+def test_probe_leaves_a_frozen_encoder_unchanged_and_learns(tmp_path):
+    model, _ = tiny_pair()
+    batch = _data(tmp_path, model)
+    visual = model.model.visual
+    before = {k: v.clone() for k, v in visual.state_dict().items()}
+    n_tokens = batch["pixel_values"].shape[0] // 4 // 2
+    probe = OccupancyProbe(n_tokens, model.config.text_config.hidden_size, cells=4)
+    losses = train_occupancy(visual, probe, [batch] * 30, lr=1e-2, train_encoder=False)
+    assert losses[-1] < losses[0] * 0.5
+    assert probe_iou(visual, probe, [batch]) > 0.9  # two distinct samples are separable
+    assert all(torch.equal(v, before[k]) for k, v in visual.state_dict().items())
+
+
+def test_pretraining_updates_the_encoder(tmp_path):
+    model, _ = tiny_pair()
+    batch = _data(tmp_path, model)
+    visual = model.model.visual
+    before = visual.patch_embed.proj.weight.clone()
+    probe = OccupancyProbe(batch["pixel_values"].shape[0] // 8, model.config.text_config.hidden_size, cells=4)
+    train_occupancy(visual, probe, [batch] * 2, train_encoder=True)
+    assert not torch.equal(visual.patch_embed.proj.weight, before)

@@ -1,0 +1,116 @@
+"""Samples, cache and evaluation on a small synthetic nuScenes-format dataset (issue 3's world)."""
+
+import argparse
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from evodrive_ros.core.driving_samples import load_split
+from evodrive_ros.core.trajectory_codec import encode_text
+from evodrive_ros.evaluation import cli as eval_cli
+
+synth = pytest.importorskip("evodrive_training.synth")
+pytest.importorskip("nuscenes")
+from evodrive_training.baselines import cli as baseline_cli  # noqa: E402
+from evodrive_training.data.cache import build_split  # noqa: E402
+
+N_SCENES = 3
+SMALL = {"scene": {"duration_s": 6.0}, "camera": {"width": 64, "height": 36}}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    config = synth.SynthConfig.from_dict(SMALL)
+    dataroot = synth.generate_dataset(root / "data", n_scenes=N_SCENES, seed=7, config=config)
+    return dataroot, config.version, root
+
+
+@pytest.fixture(scope="module")
+def cached(dataset):
+    dataroot, version, root = dataset
+    report = build_split(dataroot, version, "all", root / "cache", progress=False)
+    return report
+
+
+def test_first_build_builds_every_scene_then_nothing(dataset, cached):
+    dataroot, version, root = dataset
+    assert len(cached.rebuilt) == N_SCENES and not cached.reused
+    again = build_split(dataroot, version, "all", root / "cache", progress=False)
+    assert again.rebuilt == [] and len(again.reused) == N_SCENES
+    assert again.n_samples == cached.n_samples > 0
+
+
+def test_adding_or_changing_a_scene_rebuilds_only_that_scene(dataset, tmp_path):
+    dataroot, version, _ = dataset
+    root = tmp_path / "data"
+    shutil.copytree(dataroot / version, root / version)
+    for entry in dataroot.iterdir():
+        if entry.name != version:
+            (root / entry.name).symlink_to(entry)
+    scene_table = root / version / "scene.json"
+    scenes = json.loads(scene_table.read_text())
+    scene_table.write_text(json.dumps(scenes[:-1]))  # a dataset without its last scene
+    assert len(build_split(root, version, "all", tmp_path / "cache", progress=False).rebuilt) == N_SCENES - 1
+
+    scene_table.write_text(json.dumps(scenes))  # the scene is added
+    report = build_split(root, version, "all", tmp_path / "cache", progress=False)
+    assert report.rebuilt == [scenes[-1]["name"]]
+
+    ann_table = root / version / "sample_annotation.json"
+    anns = json.loads(ann_table.read_text())
+    first_sample = scenes[0]["first_sample_token"]
+    tables = {name: json.loads((root / version / f"{name}.json").read_text()) for name in ("instance", "category")}
+    category = {c["token"]: c["name"] for c in tables["category"]}
+    vehicles = {i["token"] for i in tables["instance"] if category[i["category_token"]].startswith("vehicle.")}
+    moved = next(a for a in anns if a["sample_token"] == first_sample and a["instance_token"] in vehicles)
+    moved["translation"][0] += 1.0  # one box of the first scene moves
+    ann_table.write_text(json.dumps(anns))
+    report = build_split(root, version, "all", tmp_path / "cache", progress=False)
+    assert report.rebuilt == [scenes[0]["name"]] and len(report.reused) == N_SCENES - 1
+
+
+def test_samples_are_complete_and_in_the_ego_frame(dataset, cached):
+    dataroot = dataset[0]
+    split = load_split(cached.split_dir)
+    a = split.arrays
+    assert len(split) == cached.n_samples
+    assert np.allclose(a["history_xy"][:, -1], 0.0, atol=1e-4)
+    assert all((dataroot / p).is_file() for p in a["camera_paths"][:3].ravel())
+    assert all((dataroot / p).is_file() for p in a["teacher_front_paths"][-3:].ravel())
+    assert a["teacher_front_padded"][-1].all() and not a["teacher_front_padded"][0].any()
+    moving = a["future_valid"][:, 0]
+    assert (a["future_xy"][moving, 0, 0] > 0).mean() > 0.9  # the expert mostly drives forward
+    assert np.isfinite(a["history_dynamics"]).all()
+
+
+def _evaluate(split_dir, pred, tmp_path):
+    out = tmp_path / f"{pred.stem}.json"
+    args = argparse.Namespace(pred=pred, gt=split_dir, out=out, plot=None, n_plots=0, name=None)
+    assert eval_cli.run(args) == 0
+    return json.loads(out.read_text())
+
+
+def test_gt_trajectory_scores_zero(cached, tmp_path):
+    split = load_split(cached.split_dir, ("sample_token", "future_xy"))
+    pred = tmp_path / "gt.json"
+    pred.write_text(json.dumps([{"id": str(t), "predict": encode_text(xy)} for t, xy in zip(split.arrays["sample_token"], split.arrays["future_xy"])]))
+    report = _evaluate(cached.split_dir, pred, tmp_path)
+    for protocol in ("stp3", "uniad"):
+        assert report[protocol]["L2"] == pytest.approx([0.0] * 4, abs=0.01)
+        assert report[protocol]["collision"] == [0.0] * 4
+
+
+def test_baselines_produce_the_table(cached, tmp_path, capsys):
+    for model in ("cv", "ca", "ctrv", "ego-mlp"):
+        pred = tmp_path / f"{model}.json"
+        args = argparse.Namespace(
+            model=model, samples=cached.split_dir, out=pred, train_samples=cached.split_dir, epochs=20, seed=0
+        )
+        assert baseline_cli.run(args) == 0
+        report = _evaluate(cached.split_dir, pred, tmp_path)
+        assert report["n_unparsed"] == 0 and report["n_samples"] == cached.n_samples
+        assert 0.0 < report["uniad"]["L2"][3] < 20.0
+    assert "| cv | stp3 |" in capsys.readouterr().out

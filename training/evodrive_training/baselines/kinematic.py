@@ -1,0 +1,52 @@
+"""Kinematic extrapolation baselines from the ego history and dynamics (no learning, no images).
+
+All work in the current ego frame, where the heading is the x axis:
+* ``cv``: constant speed straight ahead;
+* ``ca``: constant longitudinal acceleration straight ahead, stopping rather than reversing;
+* ``ctrv``: constant speed and turn rate, the turn rate taken from the heading change over the
+  last second of history (0 when the history is padded or the car is slow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evodrive_ros.core.conventions import FUTURE_TIMES_S, STEP_S
+
+MIN_SPEED_FOR_TURN_RATE_MPS = 1.0
+KINEMATIC_MODELS: tuple[str, ...] = ("cv", "ca", "ctrv")
+
+
+def predict_kinematic(model: str, history_xy: np.ndarray, history_valid: np.ndarray, history_dynamics: np.ndarray) -> np.ndarray:
+    """(N, 6, 2) ego-frame waypoints from (N, 5, 2) history, (N, 5) validity and (N, 5, 4) dynamics."""
+    t = np.asarray(FUTURE_TIMES_S)[None, :]
+    speed = np.maximum(history_dynamics[:, -1, 0], 0.0)[:, None]
+    if model == "cv":
+        return _straight(speed * t)
+    if model == "ca":
+        accel = history_dynamics[:, -1, 1][:, None]
+        stop_time = np.where(accel < 0, speed / np.maximum(-accel, 1e-9), np.inf)
+        tc = np.minimum(t, stop_time)
+        return _straight(speed * tc + 0.5 * accel * tc**2)
+    if model == "ctrv":
+        omega = _turn_rate(history_xy, history_valid, speed[:, 0])[:, None]
+        small = np.abs(omega) < 1e-6
+        safe = np.where(small, 1.0, omega)
+        x = np.where(small, speed * t, speed / safe * np.sin(omega * t))
+        y = np.where(small, 0.0, speed / safe * (1.0 - np.cos(omega * t)))
+        return np.stack([x, y], axis=-1)
+    raise ValueError(f"unknown kinematic model {model!r} (expected one of {', '.join(KINEMATIC_MODELS)})")
+
+
+def _straight(distance: np.ndarray) -> np.ndarray:
+    return np.stack([distance, np.zeros_like(distance)], axis=-1)
+
+
+def _turn_rate(history_xy: np.ndarray, history_valid: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """Yaw rate (rad/s) from the directions of the last two history displacements."""
+    recent = history_xy[:, -1] - history_xy[:, -2]  # centred at -0.25 s
+    earlier = history_xy[:, -2] - history_xy[:, -3]  # centred at -0.75 s
+    change = np.arctan2(recent[:, 1], recent[:, 0]) - np.arctan2(earlier[:, 1], earlier[:, 0])
+    change = (change + np.pi) % (2 * np.pi) - np.pi
+    usable = history_valid[:, -3:].all(axis=1) & (speed >= MIN_SPEED_FOR_TURN_RATE_MPS)
+    return np.where(usable, change / STEP_S, 0.0)

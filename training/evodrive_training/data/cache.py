@@ -1,0 +1,159 @@
+"""Builds a split's sample cache once and afterwards rebuilds only the scenes whose inputs changed.
+
+Layout: ``<cache>/<version>/<split>/`` with ``split.json`` and ``scenes/<scene_token>.npz`` (format:
+``evodrive_ros.core.driving_samples``). A scene is rebuilt when its file is missing or its cache key —
+the sha256 of every value read for it (``SceneSource.digest``) and ``BUILDER_VERSION`` — differs from the
+one stored in its file. Every file is written to a temp file and renamed, so an interrupted build
+loses nothing already written and resumes where it stopped.
+
+Splits: the official scene lists (``create_splits_scenes``) for v1.0-trainval / v1.0-mini / v1.0-test
+(on v1.0-mini, ``train``/``val`` mean ``mini_train``/``mini_val``); for any other version (synthetic
+data) a scene is in ``val`` when the hash of its name falls below ``val_fraction``, else in ``train``
+— stable when scenes are added. ``all`` is every scene of the dataroot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evodrive_ros.core.driving_samples import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SCENES_DIR,
+    write_scene_file,
+    write_split_index,
+)
+from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples
+from evodrive_training.data.scene_source import gather_scene
+
+OFFICIAL_VERSIONS = ("v1.0-trainval", "v1.0-mini", "v1.0-test")
+NUSCENES_TABLES = (
+    "attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
+    "sample_annotation", "sample_data", "scene", "sensor", "visibility",
+)  # fmt: skip
+DEFAULT_VAL_FRACTION = 0.2
+
+
+@dataclass
+class BuildReport:
+    """What a build did: where the split is, which scenes were (re)built, how long it took."""
+
+    split_dir: Path
+    n_samples: int
+    rebuilt: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    build_seconds: float = 0.0  # time spent gathering and building rebuilt scenes only
+    rebuilt_samples: int = 0
+
+
+def split_scene_names(all_names: list[str], version: str, split: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> list[str]:
+    """Scene names of ``split``, in dataroot order."""
+    if split == "all":
+        return list(all_names)
+    if version in OFFICIAL_VERSIONS:
+        from nuscenes.utils.splits import create_splits_scenes
+
+        official = create_splits_scenes()
+        name = f"mini_{split}" if version == "v1.0-mini" and split in ("train", "val") else split
+        if name not in official:
+            raise ValueError(f"split {split!r}: not an official nuScenes split (expected one of {', '.join(official)}, all)")
+        wanted = set(official[name])
+        return [s for s in all_names if s in wanted]
+    if split not in ("train", "val"):
+        raise ValueError(f"split {split!r}: expected train, val or all for the non-official version {version!r}")
+    return [s for s in all_names if (_hash_fraction(s) < val_fraction) == (split == "val")]
+
+
+def _hash_fraction(name: str) -> float:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2.0**64
+
+
+def open_dataset(dataroot: Path, version: str):
+    """(NuScenes, NuScenesCanBus or None); a missing folder or table is a one-line error."""
+    from nuscenes.nuscenes import NuScenes
+
+    tables = Path(dataroot) / version
+    if not tables.is_dir():
+        raise FileNotFoundError(f"{tables}: not found (expected the nuScenes JSON tables of {version} there)")
+    missing = [t for t in NUSCENES_TABLES if not (tables / f"{t}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{tables}: missing nuScenes table(s) {', '.join(m + '.json' for m in missing)}")
+    nusc = NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    if not (Path(dataroot) / "can_bus").is_dir():
+        print(f"no CAN bus expansion in {dataroot}/can_bus: ego dynamics are kinematic estimates", file=sys.stderr)
+        return nusc, None
+    from nuscenes.can_bus.can_bus_api import NuScenesCanBus
+
+    return nusc, NuScenesCanBus(dataroot=str(dataroot))
+
+
+def build_split(
+    dataroot: Path,
+    version: str,
+    split: str,
+    cache_dir: Path,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    progress: bool = True,
+) -> BuildReport:
+    """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt."""
+    dataroot = Path(dataroot).resolve()
+    nusc, can_bus = open_dataset(dataroot, version)
+    scenes_by_name = {s["name"]: s for s in nusc.scene}
+    names = split_scene_names(list(scenes_by_name), version, split, val_fraction)
+    split_dir = Path(cache_dir) / version / split
+    report = BuildReport(split_dir=split_dir, n_samples=0)
+    entries = []
+    for name in tqdm(names, desc=f"samples {version}/{split}", unit="scene", disable=not progress):
+        scene = scenes_by_name[name]
+        started = time.perf_counter()
+        source = gather_scene(nusc, can_bus, scene)
+        key = source.digest(BUILDER_VERSION)
+        relative = f"{SCENES_DIR}/{scene['token']}.npz"
+        if _cached_key(split_dir / relative) == key:
+            report.reused.append(name)
+        else:
+            arrays = build_scene_samples(source)
+            scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
+            write_scene_file(split_dir / relative, arrays, scalars)
+            report.rebuilt.append(name)
+            report.rebuilt_samples += len(source.sample_tokens)
+            report.build_seconds += time.perf_counter() - started
+        n = len(source.sample_tokens)
+        entries.append({"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key, "n_samples": n})
+        report.n_samples += n
+    index = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "split": split,
+        "version": version,
+        "dataroot": str(dataroot),
+        "builder_version": BUILDER_VERSION,
+        "n_samples": report.n_samples,
+        "scenes": entries,
+    }
+    write_split_index(split_dir, index)
+    _remove_stale_scene_files(split_dir, {e["file"] for e in entries})
+    return report
+
+
+def _cached_key(path: Path) -> str | None:
+    """The cache key stored in an existing scene file (None if absent or unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["cache_key"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _remove_stale_scene_files(split_dir: Path, kept: set[str]) -> None:
+    for path in (split_dir / SCENES_DIR).glob("*.npz"):
+        if f"{SCENES_DIR}/{path.name}" not in kept:
+            path.unlink()

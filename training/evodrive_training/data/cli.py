@@ -1,0 +1,35 @@
+"""``evodrive samples --dataroot DIR --version V --split S --cache DIR``: build or refresh a split cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evodrive_training.data.cache import DEFAULT_VAL_FRACTION, build_split
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataroot", type=Path, required=True, help="nuScenes-format dataroot")
+    parser.add_argument("--version", required=True, help="table folder, e.g. v1.0-trainval, v1.0-mini, v1.0-synth")
+    parser.add_argument("--split", action="append", required=True, help="train, val, all, or an official split; repeatable")
+    parser.add_argument("--cache", type=Path, required=True, help="cache root; the split lands in CACHE/VERSION/SPLIT")
+    parser.add_argument(
+        "--val-fraction", type=float, default=DEFAULT_VAL_FRACTION, help="non-official versions: share of scenes in val"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    for split in args.split:
+        try:
+            report = build_split(args.dataroot, args.version, split, args.cache, val_fraction=args.val_fraction)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            print(f"evodrive samples: {exc}", file=sys.stderr)
+            return 2
+        rate = report.rebuilt_samples / report.build_seconds if report.build_seconds else 0.0
+        print(
+            f"{report.split_dir}: {report.n_samples} samples in {len(report.rebuilt) + len(report.reused)} scenes "
+            f"({len(report.rebuilt)} rebuilt, {len(report.reused)} reused"
+            + (f", {rate:.1f} samples/s)" if report.rebuilt else ")")
+        )
+    return 0

@@ -1,0 +1,78 @@
+"""Builds one scene's driving samples (format: ``evodrive_ros.core.driving_samples``) from its source.
+
+Rules at the scene edges, which never drop a sample:
+* history before the scene start: pose and dynamics repeat the scene's first keyframe
+  (``history_valid`` False);
+* GT waypoints past the scene end: 0 with ``future_valid`` False (the UniAD/VAD convention); the
+  command uses the last valid waypoint (FORWARD if none);
+* teacher inputs past the scene end (future dynamics, CAM_FRONT at +1/+2/+3 s): repeat the scene's
+  last keyframe, flagged in ``future_dynamics_padded`` / ``teacher_front_padded``;
+* occupancy past the scene end: empty grids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS, HISTORY_STEPS, KEYFRAME_HZ, command_from_future
+from evodrive_ros.core.driving_samples import TEACHER_FRONT_OFFSETS_S, pack_occupancy
+from evodrive_ros.core.frames import world_to_ego_xy
+from evodrive_training.data.dynamics import scene_dynamics
+from evodrive_training.data.occupancy import rasterise_boxes
+from evodrive_training.data.scene_source import SceneSource
+
+BUILDER_VERSION = "samples-1"  # bump when the built values change: every cached scene is rebuilt
+_TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
+
+
+def build_scene_samples(source: SceneSource) -> dict[str, np.ndarray]:
+    """Per-sample arrays for every keyframe of the scene (see ``driving_samples`` for the fields)."""
+    n = len(source.sample_tokens)
+    keyframes = np.arange(n)
+    dynamics, dynamics_source = scene_dynamics(
+        source.timestamps_us, source.ego_xy, source.ego_yaw, source.can_motion, source.can_steering
+    )
+    history_idx = keyframes[:, None] + np.arange(-(HISTORY_STEPS - 1), 1)[None, :]
+    future_idx = keyframes[:, None] + np.arange(1, FUTURE_STEPS + 1)[None, :]
+    front_idx = keyframes[:, None] + _TEACHER_FRONT_STEPS[None, :]
+    future_valid = future_idx < n
+    history_clamped, future_clamped = np.maximum(history_idx, 0), np.minimum(future_idx, n - 1)
+
+    history_xy = np.zeros((n, HISTORY_STEPS, 2))
+    future_xy = np.zeros((n, FUTURE_STEPS, 2))
+    occupancy = np.zeros((n, FUTURE_STEPS, 200, 200), dtype=bool)
+    commands = np.zeros(n, dtype=np.uint8)
+    for k in keyframes:
+        history_xy[k] = world_to_ego_xy(source.ego_xy[history_clamped[k]], source.ego_xy[k], source.ego_yaw[k])
+        # Past the scene end the last keyframe stands in; used for the command only.
+        future_for_command = world_to_ego_xy(source.ego_xy[future_clamped[k]], source.ego_xy[k], source.ego_yaw[k])
+        future_xy[k] = np.where(future_valid[k][:, None], future_for_command, 0.0)
+        commands[k] = COMMANDS.index(command_from_future(future_for_command))
+        for step in np.flatnonzero(future_valid[k]):
+            occupancy[k, step] = rasterise_boxes(_boxes_to_ego(source.boxes[future_idx[k, step]], source, k))
+    return {
+        "sample_token": np.array(source.sample_tokens, dtype=str),
+        "timestamp_us": np.asarray(source.timestamps_us, dtype=np.int64),
+        "camera_paths": np.asarray(source.camera_paths, dtype=str),
+        "history_xy": history_xy.astype(np.float32),
+        "history_valid": history_idx >= 0,
+        "history_dynamics": dynamics[history_clamped].astype(np.float32),
+        "history_dynamics_source": dynamics_source[history_clamped],
+        "command": commands,
+        "future_xy": future_xy.astype(np.float32),
+        "future_valid": future_valid,
+        "future_dynamics": dynamics[future_clamped].astype(np.float32),
+        "future_dynamics_source": dynamics_source[future_clamped],
+        "future_dynamics_padded": ~future_valid,
+        "teacher_front_paths": source.camera_paths[np.minimum(front_idx, n - 1), 0].astype(str),
+        "teacher_front_padded": front_idx >= n,
+        "occupancy_bits": pack_occupancy(occupancy),
+    }
+
+
+def _boxes_to_ego(boxes_world: np.ndarray, source: SceneSource, k: int) -> np.ndarray:
+    """World boxes (M, 5) -> the ego frame of keyframe ``k``."""
+    boxes = np.array(boxes_world, dtype=np.float64).reshape(-1, 5)
+    boxes[:, :2] = world_to_ego_xy(boxes[:, :2], source.ego_xy[k], source.ego_yaw[k])
+    boxes[:, 2] = boxes[:, 2] - source.ego_yaw[k]
+    return boxes

@@ -1,0 +1,88 @@
+"""The pieces of a Qwen2.5-VL forward pass that distillation needs separately.
+
+The stock ``forward`` hides the visual tokens and the final normalised hidden states and projects
+every position through ``lm_head``. Distillation needs the visual tokens (anchor loss), explicit
+mRoPE positions (refinement splice), the final hidden states (hidden-state loss) and logits only
+at answer positions (a 151,936-word vocabulary over 2 k positions is 1 GB of fp32 per pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import Qwen2_5_VLForConditionalGeneration
+
+
+@dataclass
+class ForwardOutput:
+    hidden: torch.Tensor  # [B, L, D] after the final RMSNorm
+    visual: torch.Tensor  # [N_v, D] merger outputs scattered into the sequence
+    inputs_embeds: torch.Tensor  # [B, L, D] token embeddings with visual tokens in place
+
+
+def visual_tokens(model: Qwen2_5_VLForConditionalGeneration, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> torch.Tensor:
+    """Vision tower + merger outputs for all images of the batch, concatenated: [N_v, D]."""
+    return vision_tokens_of(model.model.visual, pixel_values, image_grid_thw)
+
+
+def vision_tokens_of(visual: torch.nn.Module, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> torch.Tensor:
+    """Merged visual tokens of any Qwen2.5-VL vision tower (student, frozen anchor copy)."""
+    param = next(visual.parameters())
+    return visual(pixel_values.to(param.device, param.dtype), grid_thw=image_grid_thw).pooler_output
+
+
+def mrope_positions(
+    model: Qwen2_5_VLForConditionalGeneration,
+    input_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    image_grid_thw: torch.Tensor,
+    attention_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Multimodal rotary positions [3, B, L] (text: same value on all axes; images: t/h/w grid)."""
+    positions, _ = model.model.get_rope_index(
+        input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw, attention_mask=attention_mask
+    )
+    return positions
+
+
+def forward_hidden(
+    model: Qwen2_5_VLForConditionalGeneration,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pixel_values: torch.Tensor,
+    image_grid_thw: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    position_ids: torch.Tensor | None = None,
+) -> ForwardOutput:
+    """Final hidden states of the decoder; positions computed from the images unless given."""
+    visual = visual_tokens(model, pixel_values, image_grid_thw)
+    embeds = model.get_input_embeddings()(input_ids)
+    image_mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
+    if int(image_mask.sum()) != visual.shape[0]:
+        raise ValueError(f"{int(image_mask.sum())} image tokens in the sequence but {visual.shape[0]} visual tokens")
+    embeds = embeds.masked_scatter(image_mask, visual.to(embeds.dtype))
+    if position_ids is None:
+        position_ids = mrope_positions(model, input_ids, mm_token_type_ids, image_grid_thw, attention_mask)
+    out = model.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids)
+    return ForwardOutput(hidden=out.last_hidden_state, visual=visual, inputs_embeds=embeds)
+
+
+def answer_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target_mask, predict_mask), both [B, L] bool.
+
+    ``target_mask`` marks the supervised answer tokens (labels != -100; where the hidden-state
+    loss compares); ``predict_mask`` is the same shifted left by one: the positions whose logits
+    predict those tokens (where CE and the logit KL are computed).
+    """
+    target = labels != -100
+    predict = torch.zeros_like(target)
+    predict[:, :-1] = target[:, 1:]
+    return target, predict
+
+
+def answer_ce(model: Qwen2_5_VLForConditionalGeneration, hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-mean cross entropy over all supervised tokens of the batch, and the answer logits (fp32)."""
+    target, predict = answer_masks(labels)
+    logits = model.lm_head(hidden[predict]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[target]), logits

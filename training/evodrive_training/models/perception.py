@@ -1,0 +1,107 @@
+"""Perception that self-anchoring can protect: occupancy pretraining and a linear probe.
+
+A freshly built tiny vision encoder knows nothing, so anchoring the student to its "pre-fine-tuning"
+encoder would protect nothing. ``train_occupancy(..., train_encoder=True)`` first teaches the tiny
+encoder to see: from its merged visual tokens of the six cameras, predict a coarse bird's-eye-view
+occupancy grid of the other road users (the cached 200×200 grid at +0.5 s, max-pooled to
+``cells``×``cells``). With ``train_encoder=False`` the same code fits a linear probe on frozen
+tokens; ``probe_iou`` then measures how much perception an encoder keeps (e.g. after SFT vs after
+anchored distillation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from evodrive_ros.core.driving_samples import unpack_occupancy
+from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
+from evodrive_training.models.forward import vision_tokens_of
+
+
+def coarse_occupancy(occupancy_bits: np.ndarray, cells: int = 16) -> np.ndarray:
+    """(F, 5000) packed future grids -> (cells, cells) float occupancy of the first future step."""
+    grid = unpack_occupancy(occupancy_bits[0])
+    block = grid.shape[0] // cells
+    return grid[: block * cells, : block * cells].reshape(cells, block, cells, block).any(axis=(1, 3)).astype(np.float32)
+
+
+class OccupancyProbe(nn.Module):
+    """Linear map from all visual tokens of a sample to occupancy logits (factorised to stay small)."""
+
+    def __init__(self, n_tokens: int, hidden_size: int, cells: int = 16, rank: int = 4):
+        super().__init__()
+        self.per_token = nn.Linear(hidden_size, rank, bias=False)
+        self.to_grid = nn.Linear(n_tokens * rank, cells * cells)
+        self.cells = cells
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, N_v, D] -> [B, cells, cells] logits."""
+        return self.to_grid(self.per_token(tokens).flatten(1)).view(-1, self.cells, self.cells)
+
+
+class PerceptionDataset(torch.utils.data.Dataset):
+    """Six current cameras -> coarse occupancy target."""
+
+    def __init__(self, camera_paths: Sequence[Sequence[str]], occupancy_bits: np.ndarray, dataroot: str | Path, spec: ImageSpec, cells: int = 16):
+        self.camera_paths, self.occupancy_bits = camera_paths, occupancy_bits
+        self.dataroot, self.spec, self.cells = Path(dataroot), spec, cells
+
+    def __len__(self) -> int:
+        return len(self.camera_paths)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        pixels, grid = preprocess_images([load_rgb(self.dataroot / p) for p in self.camera_paths[index]], self.spec)
+        target = coarse_occupancy(self.occupancy_bits[index], self.cells)
+        return {"pixel_values": torch.from_numpy(pixels), "image_grid_thw": torch.from_numpy(grid), "target": torch.from_numpy(target)}
+
+
+def collate_views(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {
+        "pixel_values": torch.cat([i["pixel_values"] for i in items]),
+        "image_grid_thw": torch.cat([i["image_grid_thw"] for i in items]),
+        "target": torch.stack([i["target"] for i in items]),
+    }
+
+
+def sample_tokens(visual: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Merged visual tokens grouped per sample: [B, N_v, D]."""
+    tokens = vision_tokens_of(visual, batch["pixel_values"], batch["image_grid_thw"])
+    return tokens.view(batch["target"].shape[0], -1, tokens.shape[-1])
+
+
+def train_occupancy(
+    visual: nn.Module, probe: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]], lr: float = 1e-3, train_encoder: bool = True
+) -> list[float]:
+    """One pass of BCE training over ``batches``; the encoder is frozen unless ``train_encoder``."""
+    visual.requires_grad_(train_encoder).train(train_encoder)
+    params = list(probe.parameters()) + (list(visual.parameters()) if train_encoder else [])
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    losses = []
+    for batch in batches:
+        with torch.set_grad_enabled(train_encoder):
+            tokens = sample_tokens(visual, batch)
+        logits = probe(tokens.float())
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, batch["target"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@torch.no_grad()
+def probe_iou(visual: nn.Module, probe: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]]) -> float:
+    """Intersection over union of thresholded predictions (0.5) with the targets, over all batches."""
+    visual.eval()
+    inter = union = 0.0
+    for batch in batches:
+        predicted = probe(sample_tokens(visual, batch).float()) > 0
+        target = batch["target"] > 0.5
+        inter += float((predicted & target).sum())
+        union += float((predicted | target).sum())
+    return inter / union if union else 1.0

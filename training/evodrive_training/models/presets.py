@@ -1,0 +1,114 @@
+"""Model presets: ``tiny`` (built in code, trains on a CPU) and ``qwen2.5-vl-3b`` (a local checkpoint).
+
+Both are a stock ``Qwen2_5_VLForConditionalGeneration`` plus its tokenizer. The model input image
+size travels in the model config (``evodrive_image_size``) so that a saved directory carries
+everything training, prediction and export need; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+from evodrive_ros.core import prompts
+from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_training.models.tokenizer import build_tiny_tokenizer
+
+PRESETS = ("tiny", "qwen2.5-vl-3b")
+DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
+
+
+@dataclass(frozen=True)
+class TinySize:
+    """Dimensions of the tiny preset (defaults: ~1 M parameters, 28 visual tokens per 112x196 camera)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 256
+    vision_width: int = 64
+    vision_depth: int = 2
+    vision_heads: int = 4
+
+
+def build_tiny(
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE["tiny"], size: TinySize = TinySize(), seed: int = 0
+) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
+    """A randomly initialised tiny Qwen2.5-VL and its tokenizer (deterministic for a seed)."""
+    tokenizer = build_tiny_tokenizer()
+    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in [
+        ("image_token_id", prompts.IMAGE_PAD), ("video_token_id", prompts.VIDEO_PAD),
+        ("vision_start_token_id", prompts.VISION_START), ("vision_end_token_id", prompts.VISION_END)]}
+    head_dim = size.hidden_size // size.num_heads
+    section = head_dim // 2 // 4
+    config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=64 * -(-len(tokenizer) // 64),
+            hidden_size=size.hidden_size,
+            intermediate_size=size.intermediate_size,
+            num_hidden_layers=size.num_layers,
+            num_attention_heads=size.num_heads,
+            num_key_value_heads=size.num_kv_heads,
+            max_position_embeddings=4096,
+            rms_norm_eps=1e-6,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                             "mrope_section": [head_dim // 2 - 2 * section, section, section]},
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=None,
+        ),
+        vision_config=dict(
+            depth=size.vision_depth,
+            hidden_size=size.vision_width,
+            intermediate_size=2 * size.vision_width,
+            num_heads=size.vision_heads,
+            out_hidden_size=size.hidden_size,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[size.vision_depth - 1],
+        ),
+        tie_word_embeddings=True,
+        **ids,
+    )
+    config.evodrive_image_size = list(image_size)
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, tokenizer
+
+
+def load_pretrained(
+    path: str | Path, image_size: tuple[int, int] | None = None, dtype: torch.dtype | None = None
+) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
+    """A local checkpoint directory (ours or the public Qwen2.5-VL-3B-Instruct); offline only."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, local_files_only=True, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if image_size is not None or not hasattr(model.config, "evodrive_image_size"):
+        model.config.evodrive_image_size = list(image_size or DEFAULT_IMAGE_SIZE["qwen2.5-vl-3b"])
+    return model, tokenizer
+
+
+def load_model(
+    preset_or_path: str, image_size: tuple[int, int] | None = None, seed: int = 0, dtype: torch.dtype | None = None
+) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
+    """``tiny`` builds a fresh model; anything else is a local checkpoint directory."""
+    if preset_or_path == "tiny":
+        return build_tiny(image_size or DEFAULT_IMAGE_SIZE["tiny"], seed=seed)
+    return load_pretrained(preset_or_path, image_size, dtype)
+
+
+def image_spec(model: Qwen2_5_VLForConditionalGeneration) -> ImageSpec:
+    """The fixed input size the model was trained for, with its own patch geometry."""
+    h, w = model.config.evodrive_image_size
+    vision = model.config.vision_config
+    return ImageSpec(h, w, vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size)

@@ -1,0 +1,79 @@
+"""``evodrive predict``: greedy decoding of a trained model over a cached split.
+
+Writes ``[{"id": sample_token, "predict": text}, ...]`` (the authors' format) for ``evodrive eval``.
+The prompt is exactly the training prompt up to ``<|im_start|>assistant\\n``; every sample of the
+split is predicted (none is skipped), batches are left-padded for generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="trained model directory")
+    parser.add_argument("--samples", type=Path, required=True, help="split directory written by 'evodrive samples'")
+    parser.add_argument("--dataroot", type=Path, help="image root (default: the one recorded in the split)")
+    parser.add_argument("--output", type=Path, required=True, help="predictions JSON")
+    parser.add_argument("--role", choices=("student", "teacher"), default="student", help="prompt to use (teacher: oracle inputs)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-samples", type=int)
+
+
+def left_pad(features: list[dict], pad_token_id: int) -> dict:
+    """Batch prompt-only examples for ``generate`` (left padding, image tensors concatenated)."""
+    import numpy as np
+    import torch
+
+    width = max(len(f["input_ids"]) for f in features)
+    pad = lambda a, value: np.pad(a, (width - len(a), 0), constant_values=value)  # noqa: E731
+    return {
+        "input_ids": torch.from_numpy(np.stack([pad(f["input_ids"], pad_token_id) for f in features])),
+        "mm_token_type_ids": torch.from_numpy(np.stack([pad(f["mm_token_type_ids"], 0) for f in features])),
+        "attention_mask": torch.from_numpy(np.stack([pad(np.ones(len(f["input_ids"]), np.int64), 0) for f in features])),
+        "pixel_values": torch.from_numpy(np.concatenate([f["pixel_values"] for f in features])),
+        "image_grid_thw": torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in features])),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from evodrive_ros.core.driving_samples import load_split
+    from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
+    from evodrive_training.models.presets import image_spec, load_pretrained
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = load_pretrained(args.model)
+    model.to(device).eval()
+    spec = image_spec(model)
+    split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
+    samples = samples_from_split(split)[: args.max_samples]
+    dataroot = args.dataroot or Path(split.index["dataroot"])
+    predictions = []
+    for start in tqdm(range(0, len(samples), args.batch_size), desc="predict", unit="batch"):
+        chunk = samples[start : start + args.batch_size]
+        features = [
+            encode_example(tokenizer, student_user(s), [dataroot / p for p in s.camera_paths], spec)
+            if args.role == "student"
+            else encode_example(tokenizer, teacher_user(s), [dataroot / p for p in s.teacher_image_paths], spec)
+            for s in chunk
+        ]
+        batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=args.max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        predictions += [{"id": s.token, "predict": text} for s, text in zip(chunk, texts)]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=args.output.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(predictions, tmp, indent=1)
+    os.replace(tmp.name, args.output)
+    print(f"evodrive predict: {len(predictions)} predictions -> {args.output}")
+    return 0

@@ -1,0 +1,152 @@
+"""``generate_dataset``: simulate scenes, render them, write a nuScenes dataroot (and rosbags).
+
+Output is built in ``<out>.partial-XXXX`` beside ``out_dir`` and renamed into place only when
+complete, so an interrupted run never leaves a dataset that looks whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evodrive_ros.core.conventions import KEYFRAME_HZ
+
+from .camera_rig import build_rig
+from .can_bus import write_can_bus
+from .config import SynthConfig
+from .ground import draw_ground, ground_palette, place_buildings
+from .nuscenes_writer import NuScenesWriter
+from .render import Parts, SceneRenderer, agent_parts, building_parts
+from .roads import layout_extent, uniform, unit
+from .world import MAP_MARGIN_M, SceneLog, build_world, simulate
+
+# Scene numbers the devkit's NuScenesCanBus refuses ("no CAN bus data" in real nuScenes): skipped.
+CAN_BUS_BLACKLIST = frozenset([*range(161, 177), *range(309, 315)])
+SCENE_SPACING_US = 100_000_000  # scenes start 100 s apart on the synthetic clock
+
+
+def scene_names(n_scenes: int) -> list[str]:
+    numbers = (i for i in range(1, 10_000) if i not in CAN_BUS_BLACKLIST)
+    return [f"scene-{next(numbers):04d}" for _ in range(n_scenes)]
+
+
+def keyframe_count(config: SynthConfig) -> int:
+    return int(config.scene.duration_s * KEYFRAME_HZ)
+
+
+@dataclass
+class RenderedScene:
+    """A simulated scene with everything needed to draw its cameras at any time."""
+
+    log: SceneLog
+    renderer: SceneRenderer
+    scenery: Parts
+
+    def frame(self, t: float, with_ids: bool = False):
+        pose, active = self.log.agents_at(t)
+        parts = Parts.concat([agent_parts(self.log.agents, pose, active), self.scenery])
+        return self.renderer.render(self.log.ego_at(t), parts, with_ids=with_ids)
+
+
+def build_scene(config: SynthConfig, seed: int, index: int) -> RenderedScene:
+    """Scene ``index`` of a dataset with ``seed``: deterministic in (seed, index, config)."""
+    rng = np.random.default_rng([seed, index])
+    world = build_world(config, rng)
+    log = simulate(world, (keyframe_count(config) - 1) / KEYFRAME_HZ, config.scene.sim_hz)
+    looks = np.random.default_rng([seed, index, 1])  # appearance stream: independent of the traffic draw
+    _, high = layout_extent(log.layout, MAP_MARGIN_M)
+    ground = draw_ground(log.layout, high, looks)
+    buildings = place_buildings(ground, log.layout, config.road, looks)
+    appearance = config.appearance
+    brightness = uniform(looks, appearance.brightness)
+    elevation = np.deg2rad(uniform(looks, appearance.sun_elevation_deg))
+    sun = np.append(unit(looks.uniform(-np.pi, np.pi)) * np.cos(elevation), np.sin(elevation))
+    rig = build_rig(config.camera.width, config.camera.height)
+    renderer = SceneRenderer(rig, ground, ground_palette(appearance, brightness, looks), buildings, config.camera,
+                             appearance.sky_rgb, appearance.horizon_rgb, brightness, sun)
+    return RenderedScene(log, renderer, building_parts(buildings, first_owner=len(log.agents)))
+
+
+def generate_dataset(out_dir: Path, n_scenes: int, seed: int, config: SynthConfig | None = None,
+                     bag: bool = False, overwrite: bool = False) -> Path:
+    """Write ``n_scenes`` synthetic scenes as a nuScenes dataroot at ``out_dir`` (returned).
+
+    With ``bag``, each scene is also recorded as a rosbag2 (MCAP) under ``out_dir/bags/<scene>/``.
+    """
+    config = config or SynthConfig()
+    out_dir = Path(out_dir)
+    if n_scenes < 1:
+        raise ValueError(f"n_scenes: expected at least 1, got {n_scenes}")
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists already; pass overwrite=True (--overwrite) to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        _write(partial, n_scenes, seed, config, bag)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
+        out_dir.rename(old / "data")
+        partial.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(out_dir)
+    return out_dir
+
+
+def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool) -> None:
+    rig = build_rig(config.camera.width, config.camera.height)
+    writer = NuScenesWriter(root, config.version, seed, rig, config.location)
+    (root / "can_bus").mkdir()
+    n_keyframes = keyframe_count(config)
+    end_s = (n_keyframes - 1) / KEYFRAME_HZ
+    per_keyframe = config.scene.camera_hz / KEYFRAME_HZ if bag else 1
+    if bag and per_keyframe != int(per_keyframe):
+        raise ValueError(f"scene.camera_hz must be a multiple of {KEYFRAME_HZ:g} Hz, got {config.scene.camera_hz}")
+    frame_times = np.arange((n_keyframes - 1) * int(per_keyframe) + 1) / (KEYFRAME_HZ * per_keyframe)
+    with tqdm(total=n_scenes * len(frame_times), unit="frame", desc="synth") as bar:
+        for index, name in enumerate(scene_names(n_scenes)):
+            scene = build_scene(config, seed, index)
+            start_utime = config.scene.start_utime + index * SCENE_SPACING_US
+            date = time.strftime("%Y-%m-%d", time.gmtime(start_utime / 1e6))
+            records = writer.begin_scene(name, f"synthetic drive; at intersections: {', '.join(scene.log.layout.maneuvers) or 'none'}",
+                                         scene.renderer.ground, date)
+            bag_writer = _bag_writer(root / "bags" / name, rig, scene.log, start_utime, end_s) if bag else nullcontext()
+            with bag_writer as recorder:
+                for k, t in enumerate(frame_times):
+                    keyframe = k % int(per_keyframe) == 0
+                    images = scene.frame(t, with_ids=keyframe and config.write_instance_masks)
+                    jpegs = [scene.renderer.encode(image) for image, _ in images]
+                    utime = start_utime + int(round(t * 1e6))
+                    if keyframe:
+                        _add_keyframe(writer, records, scene.log, config, t, utime, jpegs, images)
+                    if recorder is not None:
+                        recorder.add_camera_frame(utime, jpegs)
+                    bar.update()
+            writer.end_scene(records)
+            write_can_bus(root / "can_bus", name, scene.log, start_utime, end_s)
+    writer.finish()
+
+
+def _add_keyframe(writer: NuScenesWriter, records, log: SceneLog, config: SynthConfig, t: float, utime: int,
+                  jpegs: list[bytes], images) -> None:
+    ego = log.ego_at(t)
+    pose, active = log.agents_at(t)
+    in_range = np.hypot(pose[:, 0] - ego[0], pose[:, 1] - ego[1]) < config.scene.annotation_range_m
+    masks = [ids for _, ids in images] if config.write_instance_masks else None
+    writer.add_keyframe(records, utime, ego, jpegs, masks, log.agents, pose, active & in_range)
+
+
+def _bag_writer(path: Path, rig, log: SceneLog, start_utime: int, end_s: float):
+    from .bag_writer import SceneBagWriter  # rosbags is only needed with --bag
+
+    return SceneBagWriter(path, rig, log, start_utime, end_s)

@@ -1,0 +1,151 @@
+"""``evodrive train {teacher,student,sft}``: train the oracle teacher, the distilled student or the SFT baseline.
+
+Reads a split cached by ``evodrive samples``; writes checkpoints (each a loadable model directory),
+TensorBoard logs (``<output-dir>/runs``) and the final model to ``--output-dir``. ``--init`` is the
+starting model: ``tiny`` (fresh, CPU-trainable), a perception-pretrained tiny directory, or a local
+Qwen2.5-VL checkpoint. For the student it must be the *pre-fine-tuning* model: its vision tower is
+copied as the frozen self-anchor. Ablations: ``--set use_mc_dropout=false`` etc. (``DistillConfig``).
+Multi-GPU: see ``evodrive_training.trainer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+from pathlib import Path
+
+DEFAULT_LR = {"tiny": 1e-3}  # from-scratch tiny models need a larger step than the paper's 2e-5 fine-tuning
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mode", choices=("teacher", "student", "sft"))
+    parser.add_argument("--samples", type=Path, required=True, help="split directory written by 'evodrive samples'")
+    parser.add_argument("--dataroot", type=Path, help="image root (default: the one recorded in the split)")
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--init", default="tiny", help="'tiny' or a local model directory (default: tiny)")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size, multiples of 28")
+    parser.add_argument("--teacher", type=Path, help="trained oracle teacher directory (student mode)")
+    parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
+    parser.add_argument("--paper-variant", action="store_true", help="the paper's loss choices instead of the code's")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one DistillConfig field")
+    parser.add_argument("--epochs", type=float, default=5.0)
+    parser.add_argument("--max-steps", type=int, default=-1)
+    parser.add_argument("--lr", type=float, help="learning rate (default 2e-5; 1e-3 for a fresh tiny model)")
+    parser.add_argument("--batch-size", type=int, default=1, help="per device")
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=0.03, help="warm-up ratio")
+    parser.add_argument("--max-samples", type=int, help="use only the first N samples (quick runs)")
+    parser.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: every epoch)")
+    parser.add_argument("--logging-steps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--deepspeed", type=Path, help="DeepSpeed config (e.g. ZeRO-2) for multi-GPU runs")
+    parser.add_argument("--resume", nargs="?", const="latest", help="resume from the latest checkpoint in --output-dir, or from a path")
+
+
+def _parse_value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def distill_config(args: argparse.Namespace):
+    from evodrive_training.distill.config import DistillConfig
+
+    if args.mode == "sft":
+        config = DistillConfig.sft()
+    elif args.distill_config:
+        config = DistillConfig.load(args.distill_config)
+    else:
+        config = DistillConfig.paper_variant() if args.paper_variant else DistillConfig()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    return DistillConfig.from_dict({**config.to_dict(), **{k: _parse_value(v) for k, v in overrides.items()}})
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from transformers import TrainingArguments, set_seed
+
+    from evodrive_ros.core import prompts
+    from evodrive_ros.core.driving_samples import load_split
+    from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split
+    from evodrive_training.distill.student import DistilledStudent
+    from evodrive_training.distill.teacher import OracleTeacher
+    from evodrive_training.models.presets import image_spec, load_model
+    from evodrive_training.trainer import EvoDriveTrainer
+
+    set_seed(args.seed)
+    config = distill_config(args)
+    dtype = torch.bfloat16 if args.bf16 else None
+    split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
+    samples = samples_from_split(split)[: args.max_samples]
+    dataroot = args.dataroot or Path(split.index["dataroot"])
+    model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype)
+    hint_ids = torch.tensor(tokenizer(prompts.REFINE_HINT + "\n", add_special_tokens=False)["input_ids"])
+
+    if args.mode == "teacher":
+        wrapper, kind = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability), "teacher"
+    else:
+        teacher = None
+        if config.uses_teacher:
+            if args.teacher is None:
+                print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
+                return 2
+            teacher, _ = load_model(str(args.teacher), dtype=dtype)
+        wrapper = DistilledStudent(model, config, teacher, hint_ids, tokenizer.pad_token_id)
+        kind = "distill" if config.uses_teacher else "student"
+    dataset = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), kind)
+    print(f"evodrive train {args.mode}: {len(dataset)} samples ({dataset.dropped} without a full 3 s future skipped), "
+          f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
+
+    lr = args.lr or DEFAULT_LR.get(args.init, 2e-5)
+    training_args = TrainingArguments(
+        output_dir=str(args.output_dir),
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=args.warmup,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        logging_steps=args.logging_steps,
+        save_strategy="steps" if args.save_steps else "epoch",
+        save_steps=args.save_steps or 500,
+        save_total_limit=2,
+        report_to=["tensorboard"],
+        seed=args.seed,
+        bf16=args.bf16,
+        remove_unused_columns=False,
+        dataloader_num_workers=args.num_workers,
+        deepspeed=str(args.deepspeed) if args.deepspeed else None,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = EvoDriveTrainer(
+        model=wrapper,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=partial(collate, pad_token_id=tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    resume = args.resume
+    if resume == "latest":
+        resume = any(args.output_dir.glob("checkpoint-*")) or None
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(args.output_dir))
+    if trainer.args.should_save:
+        config.save(args.output_dir)
+        provenance = {"mode": args.mode, "init": args.init, "teacher": str(args.teacher) if args.teacher else None,
+                      "samples": str(args.samples), "n_samples": len(dataset), "prompt_version": prompts.PROMPT_VERSION,
+                      "learning_rate": lr, "seed": args.seed, "global_step": trainer.state.global_step}
+        (args.output_dir / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return 0
