@@ -27,6 +27,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("eval", "evodrive_ros.evaluation.cli", "open-loop L2 / collision under the ST-P3 and UniAD protocols", "runtime"),
     Subcommand("baseline", "evodrive_training.baselines.cli", "write predictions of constant-velocity / ego-MLP baselines", "training"),
     Subcommand("train", "evodrive_training.train_cli", "train the oracle teacher, the distilled student or the SFT baseline", "training"),
+    Subcommand("ablation", "evodrive_training.ablation", "the tiny-preset ablation benchmark on synthetic data (METHOD §8)", "training"),
     Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
     Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
     Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),

@@ -1,52 +1,67 @@
 """``evodrive demo``: the main job on the shipped default.
 
-Starts the real planner node as a separate process on a private ROS domain, waits until it is on the
-ROS graph, and stops it. Until a trained default model ships in ``models/``, the node runs without a
-model and this command says so.
+1. Drives one scene in the synthetic world and records it as a rosbag2 (MCAP), like a test vehicle.
+2. Replays that bag through the real planner node (a separate process on a private ROS domain,
+   Fast DDS) running the shipped default student from ``models/``.
+3. Scores the published plans against the drive, reports rate and latency, and draws the picture.
+Without a shipped model the node runs the model-free kinematic backend, and the demo says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+DEFAULT_MODEL = "evodrive-tiny"
+
+
+def default_model_dir() -> Path | None:
+    """The shipped default student (installed share directory or source checkout), if present."""
+    from evodrive_ros.planner_params import default_params_file
+
+    candidate = default_params_file().parents[1] / "models" / DEFAULT_MODEL
+    return candidate if (candidate / "model.json").is_file() else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    parser.add_argument("--seconds", type=float, default=5.0, help="how long to keep the node running")
+    parser.add_argument("--model", type=Path, help=f"model directory (default: models/{DEFAULT_MODEL})")
+    parser.add_argument("--seed", type=int, default=7, help="synthetic scene seed")
+    parser.add_argument("--mode", choices=("realtime", "lockstep"), default="realtime", help="replay mode")
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy  # the demo is a ROS client itself
+    from evodrive_ros import replay
+    from evodrive_training.synth import generate_dataset
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(1, 100)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    log = open(args.out / "planner.log", "w", encoding="utf-8")
-    planner = subprocess.Popen([sys.executable, "-m", "evodrive_ros.node"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    rclpy.init()
-    probe = rclpy.create_node("evodrive_demo")
-    try:
-        deadline = time.monotonic() + 20
-        while ("evodrive_planner", "/") not in probe.get_node_names_and_namespaces():
-            if time.monotonic() > deadline or planner.poll() is not None:
-                print("evodrive demo: the planner node did not come up; see", args.out / "planner.log", file=sys.stderr)
-                return 1
-            rclpy.spin_once(probe, timeout_sec=0.2)
-        print(f"planner node is up on ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}")
-        print("no trained default model ships yet: the node runs without a model and publishes diagnostics only")
-        time.sleep(args.seconds)
-    finally:
-        planner.send_signal(signal.SIGTERM)
-        planner.wait(timeout=15)
-        probe.destroy_node()
-        rclpy.try_shutdown()
-        log.close()
-    print(f"planner stopped cleanly (exit {planner.returncode}); log: {args.out / 'planner.log'}")
-    return 0 if planner.returncode == 0 else 1
+    world = args.out / "world"
+    bag = world / "bags" / "scene-0001"
+    if not bag.exists():
+        print(f"[1/2] driving one synthetic scene (seed {args.seed}) and recording it to {bag}")
+        generate_dataset(world, n_scenes=1, seed=args.seed, bag=True, overwrite=True)
+    else:
+        print(f"[1/2] reusing the recorded drive {bag}")
+    model = args.model or default_model_dir()
+    if model is None:
+        print("no trained default model is shipped in models/: the node runs the model-free kinematic backend")
+    print(f"[2/2] replaying it through the evodrive_planner node ({model or 'kinematic backend'})")
+    replay_args = argparse.Namespace(
+        bag=bag,
+        model=model,
+        backend="auto" if model else "kinematic",
+        out=args.out / "replay",
+        mode=args.mode,
+        rate=1.0,
+        planning_rate=10.0,
+        overwrite=True,
+    )
+    code = replay.run(replay_args)
+    print(f"summary: {replay_args.out / 'summary.json'}   picture: {replay_args.out / 'replay.png'}")
+    return code
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

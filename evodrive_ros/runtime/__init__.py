@@ -4,5 +4,6 @@
 """
 
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult, Planner
+from evodrive_ros.runtime.loader import BACKENDS, available_backends, load_planner
 
-__all__ = ["PlannerInput", "PlanResult", "Planner"]
+__all__ = ["PlannerInput", "PlanResult", "Planner", "BACKENDS", "available_backends", "load_planner"]

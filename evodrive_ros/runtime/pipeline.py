@@ -1,0 +1,112 @@
+"""The planner every backend shares: prompt, preprocessing, positions, constrained decoding.
+
+A backend only provides a :class:`ModelEngine` (three model calls); everything that decides what the
+model sees and how its answer is read lives here once, so ONNX Runtime, TensorRT and the PyTorch
+reference can only differ in arithmetic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from evodrive_ros.core import prompts
+from evodrive_ros.core.constrained_decoding import DecodingError, TrajectoryGrammar, greedy_decode
+from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
+from evodrive_ros.core.trajectory_codec import TrajectoryParseError, decode_text
+from evodrive_ros.runtime.interface import PlannerInput, PlanResult
+from evodrive_ros.runtime.mrope import mrope_positions
+
+
+class ModelEngine(Protocol):
+    """The model, split where a runtime can cache: vision once, prefill once, then one token a step."""
+
+    def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        """float32 [patches, patch_dim] -> image features [visual tokens, hidden]."""
+
+    def prefill(self, input_ids: np.ndarray, image_embeds: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Run the prompt ([1, L] ids, [1, L, hidden] features at image tokens, [3, 1, L] positions),
+        keep its KV cache, return the next-token logits [vocab]."""
+
+    def decode(self, token_id: int, position: int) -> np.ndarray:
+        """Append one token at a text position (same on all M-RoPE axes); return the next logits."""
+
+
+def token_texts(tokenizer: Tokenizer) -> list[str]:
+    """The text each token id decodes to on its own (special tokens kept as their literal text)."""
+    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    return tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
+
+
+def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput) -> np.ndarray:
+    """Token ids [1, L] of the inference prompt, images expanded to their visual tokens."""
+    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command)
+    text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_cameras))
+    return np.array([tokenizer.encode(text).ids], dtype=np.int64)
+
+
+class VlaPlanner:
+    """Implements :class:`~evodrive_ros.runtime.interface.Planner` over any :class:`ModelEngine`."""
+
+    def __init__(
+        self,
+        engine: ModelEngine,
+        tokenizer: Tokenizer,
+        spec: ImageSpec,
+        cameras: Sequence[str],
+        image_token_id: int,
+        hidden_size: int,
+        model_id: str,
+    ) -> None:
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.cameras = tuple(cameras)
+        self.image_token_id = image_token_id
+        self.hidden_size = hidden_size
+        self.model_id = model_id
+        self._texts = token_texts(tokenizer)
+        self.grammar = TrajectoryGrammar(self._texts)
+        self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
+
+    def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
+        return prompt_ids(self.tokenizer, self.spec, len(self.cameras), inputs)
+
+    def plan(self, inputs: PlannerInput) -> PlanResult:
+        timings: dict[str, float] = {}
+        start = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = (now - clock) * 1e3
+            clock = now
+
+        try:
+            missing = [c for c in self.cameras if c not in inputs.images]
+            if missing:
+                raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
+            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.spec)
+            input_ids = self.prompt_ids(inputs)
+            positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
+            lap("preprocess")
+            features = self.engine.encode_images(pixel_values)
+            lap("vision")
+            image_embeds = np.zeros((1, input_ids.shape[1], self.hidden_size), dtype=np.float32)
+            image_embeds[0, input_ids[0] == self.image_token_id] = features
+            logits = self.engine.prefill(input_ids, image_embeds, positions[:, None, :])
+            lap("prefill")
+            step = iter(range(next_position, next_position + self.grammar.max_tokens))
+            tokens = greedy_decode(self.grammar, logits, lambda token: self.engine.decode(token, next(step)))
+            lap("decode")
+            text = "".join(self._texts[t] for t in tokens)
+            waypoints = decode_text(text)
+        except (ValueError, DecodingError, TrajectoryParseError) as exc:
+            timings["total"] = (time.perf_counter() - start) * 1e3
+            return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)
+        timings["total"] = (time.perf_counter() - start) * 1e3
+        return PlanResult(waypoints=waypoints, text=text, timings_ms=timings)

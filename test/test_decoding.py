@@ -1,0 +1,123 @@
+"""Constrained decoding: the grammar state machine on a toy vocabulary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evodrive_ros.core.constrained_decoding import (
+    DONE,
+    START,
+    DecodingError,
+    TrajectoryGrammar,
+    greedy_decode,
+    max_answer_tokens,
+    step_char,
+)
+from evodrive_ros.core.trajectory_codec import decode_text, encode_text
+
+# Single characters, multi-character pieces (as BPE vocabularies have) and tokens that never fit.
+TOY_VOCAB = [
+    "<|im_end|>", "[", "(", ")", ",", " ", ".", "-", *"0123456789",
+    "),", ", (", "[(", ")]", "12", ".5", "0.", "hello", "", " 1", "1)", ",-", "9999", "]x",
+]
+
+
+def accepts(text: str) -> bool:
+    state = START
+    for ch in text:
+        state = step_char(state, ch) if state != DONE else None
+        if state is None:
+            return False
+    return state == DONE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        encode_text(np.array([[0.5 * i, -0.1 * i] for i in range(1, 7)])),
+        "[(0.00,0.00), (-1.25,3.50), (999.99,-999.99), (0.01,10.00), (1.00,2.00), (3.00,4.00)]",
+    ],
+)
+def test_grammar_accepts_codec_text(text: str) -> None:
+    assert accepts(text)
+    assert decode_text(text).shape == (6, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[(0.00,0.00)]",  # too few pairs
+        "[(1.0,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",  # 1 decimal
+        "[(01.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",  # leading zero
+        "[(1000.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",  # too large
+        "[(1.00, 2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",  # space in pair
+        "[(nan,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",
+        "[(1.00,2.00),(1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",  # no space
+        "[(-.50,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",
+        "[(1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00), (1.00,2.00)]",
+    ],
+)
+def test_grammar_rejects_malformed_text(text: str) -> None:
+    assert not accepts(text)
+
+
+def test_allowed_tokens_follow_the_grammar() -> None:
+    grammar = TrajectoryGrammar(TOY_VOCAB)
+    allowed = {TOY_VOCAB[i] for i in np.flatnonzero(grammar.allowed_mask(START))}
+    assert allowed == {"[", "[("}
+    after_open = grammar.transitions(START).next_states[list(grammar.transitions(START).token_ids).index(1)]
+    allowed = {TOY_VOCAB[i] for i in np.flatnonzero(grammar.allowed_mask(after_open))}
+    assert allowed == {"("}
+    assert not grammar.allowed_mask(DONE).any()
+
+
+def test_picks_the_argmax_among_allowed_tokens() -> None:
+    grammar = TrajectoryGrammar(TOY_VOCAB)
+    logits = np.zeros(len(TOY_VOCAB), dtype=np.float32)
+    logits[TOY_VOCAB.index("hello")] = 100.0  # best overall, never allowed
+    logits[TOY_VOCAB.index("[(")] = 5.0
+    logits[TOY_VOCAB.index("[")] = 4.0
+    token, _ = grammar.choose(START, logits)
+    assert TOY_VOCAB[token] == "[("
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_logits_always_give_a_valid_plan(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    grammar = TrajectoryGrammar(TOY_VOCAB)
+    vocab = len(TOY_VOCAB) + 7  # models pad their vocabulary beyond the tokenizer's
+    tokens = greedy_decode(grammar, rng.normal(size=vocab) * 10, lambda _token: rng.normal(size=vocab) * 10)
+    text = "".join(TOY_VOCAB[t] for t in tokens)
+    assert accepts(text)
+    assert np.all(np.isfinite(decode_text(text)))
+    assert len(tokens) <= max_answer_tokens()
+
+
+def test_decoding_reproduces_a_target_text() -> None:
+    target = "[(1.25,-3.50), (12.00,0.50), (0.01,999.99), (-7.77,8.88), (2.00,3.00), (4.50,5.50)]"
+    vocab = TOY_VOCAB
+    grammar = TrajectoryGrammar(vocab)
+    remaining = [target]
+
+    def logits_for_next() -> np.ndarray:
+        """A 'model' that prefers the single character continuing the target."""
+        scores = np.zeros(len(vocab))
+        scores[vocab.index(remaining[0][0])] = 1.0
+        return scores
+
+    def step(token: int) -> np.ndarray:
+        remaining[0] = remaining[0][len(vocab[token]):]
+        return logits_for_next()
+
+    tokens = greedy_decode(grammar, logits_for_next(), step)
+    assert "".join(vocab[t] for t in tokens) == target
+
+
+def test_explicit_failures() -> None:
+    grammar = TrajectoryGrammar(TOY_VOCAB)
+    with pytest.raises(DecodingError, match="non-finite"):
+        greedy_decode(grammar, np.full(len(TOY_VOCAB), np.nan), lambda _t: np.zeros(len(TOY_VOCAB)))
+    digits_missing = TrajectoryGrammar(["[", "(", ")", ",", " ", "."])
+    with pytest.raises(DecodingError, match="no token"):
+        greedy_decode(digits_missing, np.zeros(6), lambda _t: np.zeros(6))
