@@ -16,6 +16,7 @@ from tokenizers import Tokenizer
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.constrained_decoding import DecodingError, TrajectoryGrammar, greedy_decode
+from evodrive_ros.core.model_manifest import ModelManifest, decoder_io_names
 from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
 from evodrive_ros.core.trajectory_codec import TrajectoryParseError, decode_text
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult
@@ -34,6 +35,40 @@ class ModelEngine(Protocol):
 
     def decode(self, token_id: int, position: int) -> np.ndarray:
         """Append one token at a text position (same on all M-RoPE axes); return the next logits."""
+
+
+class KvCacheEngine:
+    """The :class:`ModelEngine` bookkeeping every backend shares: decoder feeds by name and the KV
+    cache kept as host arrays between steps. A backend supplies its two graph runners."""
+
+    def __init__(self, manifest: ModelManifest) -> None:
+        arch = manifest.architecture
+        self.input_names, self.output_names = decoder_io_names(arch.num_layers)
+        self.hidden_size = arch.hidden_size
+        self._empty_past = np.zeros((1, arch.num_kv_heads, 0, arch.head_dim), dtype=np.float32)
+        self._past: list[np.ndarray] = []
+
+    def run_vision(self, pixel_values: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_decoder(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.run_vision(pixel_values.astype(np.float32, copy=False))
+
+    def prefill(self, input_ids: np.ndarray, image_embeds: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return self._step(input_ids, image_embeds, positions, [self._empty_past] * (len(self.input_names) - 3))
+
+    def decode(self, token_id: int, position: int) -> np.ndarray:
+        ids = np.array([[token_id]], dtype=np.int64)
+        embeds = np.zeros((1, 1, self.hidden_size), dtype=np.float32)
+        return self._step(ids, embeds, np.full((3, 1, 1), position, dtype=np.int64), self._past)
+
+    def _step(self, ids: np.ndarray, embeds: np.ndarray, positions: np.ndarray, past: list[np.ndarray]) -> np.ndarray:
+        outputs = self.run_decoder(dict(zip(self.input_names, [ids, embeds, positions, *past])))
+        self._past = [outputs[name] for name in self.output_names[1:]]
+        return outputs[self.output_names[0]][0]
 
 
 def token_texts(tokenizer: Tokenizer) -> list[str]:

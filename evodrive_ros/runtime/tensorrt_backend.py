@@ -27,7 +27,6 @@ from evodrive_ros.core.model_manifest import (
     VISION_INPUT,
     VISION_OUTPUT,
     ModelManifest,
-    decoder_io_names,
     read_manifest,
 )
 from evodrive_ros.runtime.engine_plan import (
@@ -38,9 +37,10 @@ from evodrive_ros.runtime.engine_plan import (
     graph_profiles,
     trtexec_command,
 )
+from evodrive_ros.runtime.pipeline import KvCacheEngine
 
 
-class TensorRtEngine:
+class TensorRtEngine(KvCacheEngine):
     """:class:`~evodrive_ros.runtime.pipeline.ModelEngine` on two TensorRT engines (unverified, see module doc).
 
     The KV cache makes a host round trip every step: simple and correct, not the fastest; binding
@@ -55,30 +55,16 @@ class TensorRtEngine:
         cache_dir: str | Path | None = None,
         calibration_cache: str | Path | None = None,
     ) -> None:
+        super().__init__(manifest)
         engines = build_engines(model_dir, manifest, precision, cache_dir, calibration_cache)
         self.vision = _TrtGraph(engines[VISION_GRAPH])
         self.decoder = _TrtGraph(engines[DECODER_GRAPH])
-        arch = manifest.architecture
-        self.input_names, self.output_names = decoder_io_names(arch.num_layers)
-        self.hidden_size = arch.hidden_size
-        self._empty_past = np.zeros((1, arch.num_kv_heads, 0, arch.head_dim), dtype=np.float32)
-        self._past: list[np.ndarray] = []
 
-    def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
-        return self.vision.run({VISION_INPUT: pixel_values.astype(np.float32, copy=False)})[VISION_OUTPUT]
+    def run_vision(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.vision.run({VISION_INPUT: pixel_values})[VISION_OUTPUT]
 
-    def prefill(self, input_ids: np.ndarray, image_embeds: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        return self._run(input_ids, image_embeds, positions, [self._empty_past] * (len(self.input_names) - 3))
-
-    def decode(self, token_id: int, position: int) -> np.ndarray:
-        ids = np.array([[token_id]], dtype=np.int64)
-        embeds = np.zeros((1, 1, self.hidden_size), dtype=np.float32)
-        return self._run(ids, embeds, np.full((3, 1, 1), position, dtype=np.int64), self._past)
-
-    def _run(self, ids: np.ndarray, embeds: np.ndarray, positions: np.ndarray, past: list[np.ndarray]) -> np.ndarray:
-        outputs = self.decoder.run(dict(zip(self.input_names, [ids, embeds, positions, *past])))
-        self._past = [outputs[name] for name in self.output_names[1:]]
-        return outputs["logits"][0]
+    def run_decoder(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.decoder.run(feeds)
 
 
 def build_engines(
