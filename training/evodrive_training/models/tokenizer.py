@@ -1,8 +1,10 @@
 """The tiny preset's tokenizer: word-level for the prompt vocabulary, one token per digit/symbol.
 
-Like Qwen2 it splits numbers digit by digit, keeps spaces and newlines as tokens (so decoding
-reproduces the text exactly and the trajectory parser sees ``(1.23,-4.56)`` unchanged) and has
-Qwen's special tokens. The vocabulary is every word of the prompt templates plus printable ASCII
+Like Qwen2 it splits numbers digit by digit, folds a leading space into the word that follows it
+(" word" is one token, which halves the prompt: sequence length is the cost of both training and
+inference), keeps other whitespace as tokens (so decoding reproduces the text exactly and the
+trajectory parser sees ``(1.23,-4.56)`` unchanged) and has Qwen's special tokens. The vocabulary is
+every word of the prompt templates, with and without a leading space, plus printable ASCII
 characters; a word outside it becomes ``<unk>``.
 """
 
@@ -19,7 +21,7 @@ from evodrive_ros.core import prompts
 from evodrive_ros.core.conventions import CAMERAS, COMMANDS
 
 UNK = "<unk>"
-_PIECE = r"[A-Za-z]+|\d|\s|[^A-Za-z\d\s]"
+_PIECE = r" ?[A-Za-z]+|\d|\s|[^A-Za-z\d\s]"
 
 
 def _template_corpus() -> str:
@@ -37,7 +39,7 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     words = sorted(set(re.findall(r"[A-Za-z]+", _template_corpus())))
     chars = sorted(set(string.printable))
     vocab: dict[str, int] = {}
-    for token in [*prompts.SPECIAL_TOKENS, UNK, *chars, *words]:
+    for token in [*prompts.SPECIAL_TOKENS, UNK, *chars, *words, *(" " + w for w in words)]:
         vocab.setdefault(token, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(_PIECE), behavior="isolated")
