@@ -15,6 +15,7 @@ never a NaN, never an old plan re-stamped.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -27,7 +28,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -59,6 +60,7 @@ from evodrive_ros.runtime.interface import Planner, PlannerInput
 _PARAM_TYPES = {
     str: Parameter.Type.STRING,
     bool: Parameter.Type.BOOL,
+    int: Parameter.Type.INTEGER,
     float: Parameter.Type.DOUBLE,
     list: Parameter.Type.STRING_ARRAY,
 }
@@ -75,7 +77,7 @@ def load_configured_planner(config: dict[str, Any]) -> Planner | None:
         return None
     from evodrive_ros.runtime import load_planner
 
-    return load_planner(config["model_dir"], backend=config["backend"])
+    return load_planner(config["model_dir"], backend=config["backend"], threads=config["inference_threads"])
 
 
 def stamp_seconds(stamp: Any) -> float:
@@ -117,6 +119,7 @@ class PlannerNode(Node):
         self.last_cycle_wall = 0.0
         self.rate_limiter = RateLimiter(self.config["planning_rate_hz"])
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodrive_infer")
+        self._decode_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_decode")
         self._busy = threading.Event()
 
         image_type = CompressedImage if self.config["compressed_images"] else Image
@@ -148,7 +151,9 @@ class PlannerNode(Node):
             descriptor = ParameterDescriptor(
                 name=spec.name, type=_PARAM_TYPES[spec.type].value, description=spec.description + choices + restart
             )
-            if spec.low is not None:
+            if spec.low is not None and spec.type is int:
+                descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+            elif spec.low is not None:
                 descriptor.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high)]
             self.declare_parameter(spec.name, defaults[spec.name], descriptor)
         self.config = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
@@ -279,7 +284,8 @@ class PlannerNode(Node):
         try:
             start = time.perf_counter()
             try:
-                images = {camera: message_to_rgb(msg) for camera, msg in frame_set.frames.items()}
+                names = list(frame_set.frames)  # JPEG decoding releases the GIL: one thread per core
+                images = dict(zip(names, self._decode_pool.map(message_to_rgb, [frame_set.frames[n] for n in names])))
             except ImageDecodeError as exc:
                 self.stats.skip(str(exc).split(":")[0])
                 return
@@ -293,6 +299,9 @@ class PlannerNode(Node):
                 self.stats.skip("inference_error")
                 return
             inference_ms = (time.perf_counter() - start) * 1e3
+            with self.stats.lock:
+                self.stats.windows["decode_ms"].append(decode_ms)
+                self.stats.windows["inference_ms"].append(inference_ms)
             reason = result.error and "decode_failed" or plan_error(result.waypoints, float(ego.dynamics[-1, 0]))
             if reason:
                 self.stats.skip(f"invalid_plan_{reason}")
@@ -303,8 +312,6 @@ class PlannerNode(Node):
             self.latency_pub.publish(Float64(data=latency_ms))
             with self.stats.lock:
                 self.stats.published += 1
-                self.stats.windows["decode_ms"].append(decode_ms)
-                self.stats.windows["inference_ms"].append(inference_ms)
                 self.stats.windows["end_to_end_ms"].append(latency_ms)
         finally:
             self._busy.clear()
@@ -360,6 +367,7 @@ class PlannerNode(Node):
     def destroy_node(self) -> None:
         if hasattr(self, "_worker"):  # absent when construction failed on a bad parameter
             self._worker.shutdown(wait=True, cancel_futures=True)
+            self._decode_pool.shutdown(wait=True, cancel_futures=True)
         super().destroy_node()
 
 

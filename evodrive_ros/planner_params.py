@@ -19,7 +19,7 @@ NODE_NAME = "evodrive_planner"
 @dataclass(frozen=True)
 class ParamSpec:
     name: str
-    type: type  # str, bool, float or list (of str)
+    type: type  # str, bool, int, float or list (of str)
     description: str
     choices: tuple[str, ...] = ()
     low: float | None = None
@@ -29,7 +29,9 @@ class ParamSpec:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_dir", str, "model directory (model.json + ONNX); empty starts without a model"),
     ParamSpec("backend", str, "inference backend (kinematic: model-free constant turn rate)",
-              choices=("auto", "onnxruntime", "tensorrt", "kinematic")),
+              choices=("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt", "kinematic")),
+    ParamSpec("inference_threads", int, "onnxruntime intra-op threads (1 leaves the other cores to DDS and decoding)",
+              low=1, high=64),
     ParamSpec("camera_names", list, "camera names in the model's order (nuScenes channel names)"),
     ParamSpec("camera_topics", list, "image topic of each camera, same order as camera_names"),
     ParamSpec("compressed_images", bool, "subscribe to sensor_msgs/CompressedImage (true) or Image (false)"),
@@ -47,7 +49,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 # Changing these means new subscriptions or a new model: they are fixed until the node restarts.
 RESTART_PARAMS = frozenset(
-    {"model_dir", "backend", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
+    {"model_dir", "backend", "inference_threads", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
 )
 
 SPECS = {spec.name: spec for spec in PARAMS}
