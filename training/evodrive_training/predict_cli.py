@@ -1,5 +1,8 @@
 """``evodrive predict``: greedy decoding of a trained model over a cached split.
 
+Decoding is constrained to the trajectory grammar exactly as on the vehicle (``--unconstrained``
+shows what the raw model writes, e.g. to measure how often it would be unparsable).
+
 Writes ``[{"id": sample_token, "predict": text}, ...]`` (the authors' format) for ``evodrive eval``.
 The prompt is exactly the training prompt up to ``<|im_start|>assistant\\n``; every sample of the
 split is predicted (none is skipped), batches are left-padded for generation.
@@ -23,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--max-samples", type=int)
+    parser.add_argument("--unconstrained", action="store_true", help="plain greedy decoding, no grammar")
 
 
 def left_pad(features: list[dict], pad_token_id: int) -> dict:
@@ -45,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from transformers import LogitsProcessorList
+
+    from evodrive_ros.core.constrained_decoding import TrajectoryGrammar
     from evodrive_ros.core.driving_samples import load_split
+    from evodrive_ros.runtime.pipeline import token_texts
+    from evodrive_training.constrained_generation import GrammarLogitsProcessor
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
     from evodrive_training.models.presets import image_spec, load_pretrained
 
@@ -53,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(args.model)
     model.to(device).eval()
     spec = image_spec(model)
+    grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer))
     split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
@@ -66,10 +76,13 @@ def run(args: argparse.Namespace) -> int:
             for s in chunk
         ]
         batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
+        prompt_length = batch["input_ids"].shape[1]
+        processors = [GrammarLogitsProcessor(grammar, prompt_length, tokenizer.eos_token_id)] if grammar else []
         with torch.no_grad():
             out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=args.max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                 logits_processor=LogitsProcessorList(processors))
+        texts = tokenizer.batch_decode(out[:, prompt_length:], skip_special_tokens=True)
         predictions += [{"id": s.token, "predict": text} for s, text in zip(chunk, texts)]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=args.output.parent, delete=False, suffix=".tmp") as tmp:

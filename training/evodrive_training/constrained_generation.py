@@ -1,0 +1,37 @@
+"""The runtime's trajectory grammar as a transformers ``LogitsProcessor``, for ``generate``.
+
+``evodrive predict`` must decode like the vehicle does (``evodrive_ros.core.constrained_decoding``),
+or open-loop numbers would describe a different decoder than the one deployed. Each row of the batch
+walks the same compiled grammar; once a row's answer is complete only end-of-turn is allowed.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessor
+
+from evodrive_ros.core.constrained_decoding import DONE, START, State, TrajectoryGrammar
+
+
+class GrammarLogitsProcessor(LogitsProcessor):
+    def __init__(self, grammar: TrajectoryGrammar, prompt_length: int, eos_token_id: int) -> None:
+        self.grammar, self.prompt_length, self.eos_token_id = grammar, prompt_length, eos_token_id
+        self._states: list[State] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.prompt_length :]
+        if generated.shape[1] == 0:
+            self._states = [START] * input_ids.shape[0]
+        else:
+            self._states = [self._advance(state, int(token)) for state, token in zip(self._states, generated[:, -1])]
+        mask = torch.full_like(scores, float("-inf"))
+        for row, state in enumerate(self._states):
+            allowed = [self.eos_token_id] if state == DONE else self.grammar.transitions(state).token_ids.tolist()
+            mask[row, allowed] = 0.0
+        return scores + mask
+
+    def _advance(self, state: State, token: int) -> State:
+        if state == DONE:
+            return DONE
+        options = self.grammar.transitions(state)
+        return options.next_states[options.token_ids.tolist().index(token)]
