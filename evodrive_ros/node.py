@@ -290,7 +290,9 @@ class PlannerNode(Node):
                 self.stats.skip(str(exc).split(":")[0])
                 return
             decode_ms = (time.perf_counter() - start) * 1e3
-            inputs = PlannerInput(images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command)
+            inputs = PlannerInput(
+                images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command, history_valid=ego.history_valid
+            )
             start = time.perf_counter()
             try:
                 result = self.planner.plan(inputs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evodrive_training.baselines.kinematic import predict_kinematic
+from evodrive_ros.core.kinematic_prediction import predict_kinematic
 
 
 def _inputs(speed, accel=0.0, omega=0.0):

@@ -18,6 +18,7 @@ class PlannerInput:
     history_xy: np.ndarray  # (5, 2) ego poses at -2.0 ... 0.0 s in the current ego frame
     dynamics: np.ndarray  # (5, 4) speed m/s, acc_long m/s^2, acc_lat m/s^2 (left positive), steering rad
     command: str  # LEFT | RIGHT | FORWARD
+    history_valid: np.ndarray | None = None  # (5,) False where the history was padded (None: all valid)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evodrive_ros.core.driving_samples import SampleFormatError, load_split
 from evodrive_ros.evaluation.predictions import write_predictions
-from evodrive_training.baselines.kinematic import KINEMATIC_MODELS, predict_kinematic
+from evodrive_ros.core.kinematic_prediction import KINEMATIC_MODELS, predict_kinematic
 
 _EGO_FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
 

@@ -1,4 +1,7 @@
-"""Kinematic extrapolation baselines from the ego history and dynamics (no learning, no images).
+"""Kinematic extrapolation from the ego history and dynamics (no learning, no images).
+
+The open-loop baselines (``evodrive baseline``) and the node's model-free ``kinematic`` backend both
+use these, so the floor in the evaluation tables is the planner a vehicle would fall back to.
 
 All work in the current ego frame, where the heading is the x axis:
 * ``cv``: constant speed straight ahead;
