@@ -39,8 +39,7 @@ from std_msgs.msg import Float64, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from evodrive_ros.core.conventions import COMMANDS, STEP_S
-from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, OdomSample
-from evodrive_ros.core.frames import quaternion_yaw
+from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers, FrameSet, RateLimiter
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
@@ -204,18 +203,12 @@ class PlannerNode(Node):
         self._count("odometry")
         pose, twist = msg.pose.pose, msg.twist.twist
         q = pose.orientation
-        values = (pose.position.x, pose.position.y, q.w, q.x, q.y, q.z, twist.linear.x, twist.angular.z)
-        if not all(math.isfinite(v) for v in values):
+        sample = odom_sample(
+            stamp_seconds(msg.header.stamp), pose.position.x, pose.position.y, (q.w, q.x, q.y, q.z), twist.linear.x, twist.angular.z
+        )
+        if sample is None:
             self.stats.skip("invalid_odometry")
             return
-        sample = OdomSample(
-            stamp_s=stamp_seconds(msg.header.stamp),
-            x=pose.position.x,
-            y=pose.position.y,
-            yaw=quaternion_yaw(np.array([q.w, q.x, q.y, q.z])),
-            speed=twist.linear.x,
-            yaw_rate=twist.angular.z,
-        )
         with self.odom_lock:
             if self.odometry.latest_stamp is not None and sample.stamp_s < self.odometry.latest_stamp - _CLOCK_JUMP_BACK_S:
                 self.odometry.clear()  # the source restarted (bag loop, simulator reset)

@@ -9,7 +9,7 @@ from cv_bridge import CvBridge
 from sensor_msgs.msg import CompressedImage, Image
 
 from evodrive_ros.core.conventions import steering_wheel_angle
-from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
+from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
@@ -79,6 +79,39 @@ def test_ego_state_from_a_constant_turn() -> None:
     np.testing.assert_allclose(state.dynamics[:, 2], speed * yaw_rate, atol=1e-6)
     np.testing.assert_allclose(state.dynamics[:, 3], steering_wheel_angle(speed, yaw_rate), atol=1e-9)
     np.testing.assert_allclose(state.ego_to_odom(np.zeros((1, 2)))[0], state.position)
+
+
+def test_odometry_behind_the_camera_stamp_is_extrapolated() -> None:
+    """Odometry usually lags the camera: "now" must be where the car is at the camera stamp, not at
+    the last odometry message (which shortened the newest history step by speed x lag)."""
+    speed, yaw_rate, lag = 8.0, 0.2, 0.1
+
+    def circle(t: float) -> OdomSample:
+        yaw = yaw_rate * t
+        return OdomSample(t, speed / yaw_rate * np.sin(yaw), speed / yaw_rate * (1 - np.cos(yaw)), yaw, speed, yaw_rate)
+
+    complete, lagging = OdometryBuffer(), OdometryBuffer()
+    for k in range(151):
+        complete.add(circle(k * 0.02))
+        if k * 0.02 <= 3.0 - lag + 1e-9:
+            lagging.add(circle(k * 0.02))
+    expected, state = complete.ego_state(3.0), lagging.ego_state(3.0)
+    np.testing.assert_allclose(state.history_xy, expected.history_xy, atol=1e-6)
+    np.testing.assert_allclose(state.position, expected.position, atol=1e-6)
+    assert state.yaw == pytest.approx(expected.yaw)
+
+
+def test_odometry_message_mapping_rejects_non_finite_values() -> None:
+    q_left = (np.cos(0.25), 0.0, 0.0, np.sin(0.25))  # yaw 0.5 rad
+    sample = odom_sample(1.5, 2.0, 3.0, q_left, 4.0, 0.1)
+    assert sample == OdomSample(1.5, 2.0, 3.0, pytest.approx(0.5), 4.0, 0.1)
+    assert odom_sample(1.5, 2.0, 3.0, q_left, float("nan"), 0.1) is None
+
+
+def test_steering_keeps_its_sign_when_reversing() -> None:
+    # Reversing with the wheel turned left: negative speed and negative (clockwise) yaw rate.
+    assert steering_wheel_angle(-3.0, -3.0 * np.tan(0.2) / 2.588) == pytest.approx(15.0 * 0.2)
+    assert steering_wheel_angle(3.0, 3.0 * np.tan(0.2) / 2.588) == pytest.approx(15.0 * 0.2)
 
 
 def test_short_odometry_history_is_padded_and_flagged() -> None:

@@ -96,3 +96,20 @@ def test_rotated_box_cells():
     cell = lambda x, y: grid[int((x + 50) / 0.5), int((y + 50) / 0.5)]  # noqa: E731
     assert cell(10.1, 0.1) and cell(11.3, 1.3)  # along the 45 deg diagonal, 1.77 m from the centre
     assert not cell(11.3, -1.2)  # across it, 1.77 m > half width
+
+
+def test_kinematic_steering_fallback_is_the_nodes_vehicle_model():
+    """Without CAN steering, training must compute what the node computes from odometry (it used a
+    14:1 ratio against the node's 15:1). Turning left at 5 m/s, forwards and in reverse."""
+    from evodrive_ros.core.conventions import steering_wheel_angle
+    from evodrive_training.data.dynamics import kinematic_dynamics
+
+    t_us = np.arange(N, dtype=np.int64) * 500_000
+    for speed in (5.0, -5.0):  # reversing, the car turns clockwise for the same left wheel
+        yaw_rate = 0.2 * np.sign(speed)
+        yaw = yaw_rate * t_us * 1e-6
+        radius = speed / yaw_rate
+        xy = np.stack([radius * np.sin(yaw), radius * (1 - np.cos(yaw))], axis=1)
+        dynamics = kinematic_dynamics(t_us, xy, yaw)
+        np.testing.assert_allclose(dynamics[1:-1, 3], steering_wheel_angle(dynamics[1:-1, 0], yaw_rate), atol=1e-9)
+        assert np.all(dynamics[1:-1, 3] > 0.1)  # left +, in both directions

@@ -47,10 +47,16 @@ def command_from_future(future_xy: np.ndarray) -> str:
 # (odometry on a vehicle; the synthetic world's CAN bus uses the same model).
 WHEELBASE_M = 2.588  # nuScenes' Renault Zoe
 STEERING_RATIO = 15.0
+MIN_SPEED_FOR_STEERING_MPS = 1.0  # below this the yaw rate says little about the steering
 
 
 def steering_wheel_angle(speed: np.ndarray | float, yaw_rate: np.ndarray | float) -> np.ndarray:
-    """Steering-wheel angle (rad, left +) of a kinematic bicycle with the given speed and yaw rate."""
+    """Steering-wheel angle (rad, left +) of a kinematic bicycle with the given speed and yaw rate.
+
+    The curvature is yaw rate / signed speed (reversing with the wheel turned left turns the car
+    clockwise); the speed's magnitude is floored so that a standing car reads a straight wheel.
+    """
     speed = np.asarray(speed, dtype=np.float64)
-    curvature = np.asarray(yaw_rate, dtype=np.float64) / np.maximum(np.abs(speed), 1.0)
+    signed_floor = np.where(speed < 0, -1.0, 1.0) * np.maximum(np.abs(speed), MIN_SPEED_FOR_STEERING_MPS)
+    curvature = np.asarray(yaw_rate, dtype=np.float64) / signed_floor
     return STEERING_RATIO * np.arctan(WHEELBASE_M * curvature)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evodrive_ros.core.conventions import HISTORY_TIMES_S, steering_wheel_angle
-from evodrive_ros.core.frames import rotation_2d, world_to_ego_xy
+from evodrive_ros.core.frames import quaternion_yaw, rotation_2d, world_to_ego_xy
 
 _DERIVATIVE_HALF_WINDOW_S = 0.25
 
@@ -27,6 +27,18 @@ class OdomSample:
     yaw: float  # radians, counter-clockwise
     speed: float  # longitudinal speed in the body frame, m/s
     yaw_rate: float  # rad/s
+
+
+def odom_sample(
+    stamp_s: float, x: float, y: float, q_wxyz: tuple[float, float, float, float], speed: float, yaw_rate: float
+) -> OdomSample | None:
+    """The sample of one ``nav_msgs/Odometry`` (pose.position, pose.orientation, twist.linear.x,
+    twist.angular.z; twist in the child frame); None when a value is not finite. The node and the
+    train/serve parity test both call this, so the mapping exists once."""
+    values = (stamp_s, x, y, *q_wxyz, speed, yaw_rate)
+    if not all(np.isfinite(values)):
+        return None
+    return OdomSample(float(stamp_s), float(x), float(y), quaternion_yaw(np.asarray(q_wxyz)), float(speed), float(yaw_rate))
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,14 @@ class OdometryBuffer:
             self._samples.popleft()
 
     def ego_state(self, stamp_s: float) -> EgoState:
-        """History and dynamics at ``stamp_s`` (clamped to the buffer's span). Needs >= 1 sample."""
+        """History and dynamics at ``stamp_s``. Needs >= 1 sample.
+
+        Before the first sample the oldest pose stands in (flagged in ``history_valid``). After the
+        last one (odometry usually lags the camera stamp by up to one period, more over DDS) the pose
+        is extrapolated at constant speed and yaw rate: holding the last pose instead would put "now"
+        behind the car and shorten the newest history step by speed x lag (0.16 m at 8 m/s and 50 Hz).
+        The caller bounds the lag (the node's ``max_input_age_s``).
+        """
         if not self._samples:
             raise ValueError("no odometry received")
         table = np.array([[s.stamp_s, s.x, s.y, s.yaw, s.speed, s.yaw_rate] for s in self._samples])
@@ -77,7 +96,8 @@ class OdometryBuffer:
         first = table[0, 0]
         times = np.array(HISTORY_TIMES_S) + stamp_s
         valid = times >= first - 1e-3
-        state = _interpolate(table, np.maximum(times, first))
+        poses = table if stamp_s <= table[-1, 0] else np.vstack([table, _extrapolate(table[-1], stamp_s)])
+        state = _interpolate(poses, np.maximum(times, first))
         now_xy, now_yaw = state[-1, 1:3], float(state[-1, 3])
         history = world_to_ego_xy(state[:, 1:3], now_xy, now_yaw)
         speed_ahead = _interpolate(table, np.maximum(times + _DERIVATIVE_HALF_WINDOW_S, first))[:, 4]
@@ -98,6 +118,17 @@ class OdometryBuffer:
             history_valid=valid,
             dynamics=dynamics,
         )
+
+
+def _extrapolate(row: np.ndarray, stamp_s: float) -> np.ndarray:
+    """Table row (t, x, y, yaw, speed, yaw_rate) moved to ``stamp_s`` on a constant-turn-rate arc."""
+    t, x, y, yaw, speed, yaw_rate = row
+    dt = stamp_s - t
+    turn = yaw_rate * dt
+    # Chord of the arc: length speed*dt*sinc(turn/2), heading yaw + turn/2 (exact, and straight at turn=0).
+    chord = speed * dt * np.sinc(turn / (2 * np.pi))
+    heading = yaw + turn / 2
+    return np.array([stamp_s, x + chord * np.cos(heading), y + chord * np.sin(heading), yaw + turn, speed, yaw_rate])
 
 
 def _interpolate(table: np.ndarray, times: np.ndarray) -> np.ndarray:

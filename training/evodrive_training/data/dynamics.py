@@ -5,19 +5,16 @@ the quantities of the paper's "historical ego" prompt line. CAN "pose" gives the
 (``vel[0]``, ``accel[0]``, ``accel[1]``), ``steeranglefeedback`` the last. Where a value is missing
 (no CAN expansion, blacklisted scene, gap in the log) it is estimated from the keyframe poses:
 velocity and acceleration by finite differences projected on the heading, steering from the yaw
-rate through a bicycle model of the nuScenes car (Renault Zoe). The source of every value is kept.
+rate through ``conventions.steering_wheel_angle``, the bicycle model the node applies to odometry.
+The source of every value is kept.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from evodrive_ros.core.conventions import steering_wheel_angle
 from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC
-from evodrive_ros.core.frames import wrap_angle
-
-WHEELBASE_M = 2.588  # Renault Zoe
-STEERING_RATIO = 14.0  # steering-wheel angle / road-wheel angle (approximate)
-MIN_SPEED_FOR_STEERING_MPS = 1.0  # below this the yaw rate says little about the steering
 
 
 def kinematic_dynamics(timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: np.ndarray) -> np.ndarray:
@@ -33,10 +30,8 @@ def kinematic_dynamics(timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: n
     left = np.stack([-np.sin(yaw), np.cos(yaw)], axis=1)
     speed = np.sum(velocity * heading, axis=1)
     yaw_rate = np.gradient(yaw, t)
-    moving = np.abs(speed) >= MIN_SPEED_FOR_STEERING_MPS
-    road_wheel = np.where(moving, np.arctan(WHEELBASE_M * yaw_rate / np.where(moving, speed, 1.0)), 0.0)
     return np.stack(
-        [speed, np.sum(accel * heading, axis=1), np.sum(accel * left, axis=1), STEERING_RATIO * wrap_angle(road_wheel)],
+        [speed, np.sum(accel * heading, axis=1), np.sum(accel * left, axis=1), steering_wheel_angle(speed, yaw_rate)],
         axis=1,
     )
 

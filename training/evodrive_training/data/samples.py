@@ -21,7 +21,7 @@ from evodrive_training.data.dynamics import scene_dynamics
 from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.scene_source import SceneSource
 
-BUILDER_VERSION = "samples-1"  # bump when the built values change: every cached scene is rebuilt
+BUILDER_VERSION = "samples-2"  # bump when the built values change: every cached scene is rebuilt
 _TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
 
 
