@@ -15,7 +15,7 @@ import json
 from functools import partial
 from pathlib import Path
 
-DEFAULT_LR = {"tiny": 1e-3}  # from-scratch tiny models need a larger step than the paper's 2e-5 fine-tuning
+DEFAULT_LR = {"tiny": 1e-3}  # tiny models (fresh or pretrained here) need a larger step than the paper's 2e-5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one DistillConfig field")
     parser.add_argument("--epochs", type=float, default=5.0)
     parser.add_argument("--max-steps", type=int, default=-1)
-    parser.add_argument("--lr", type=float, help="learning rate (default 2e-5; 1e-3 for a fresh tiny model)")
+    parser.add_argument("--lr", type=float, help="learning rate (default 2e-5; 1e-3 for tiny-preset models)")
     parser.add_argument("--batch-size", type=int, default=1, help="per device")
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up ratio")
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"evodrive train {args.mode}: {len(dataset)} samples ({dataset.dropped} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
-    lr = args.lr or DEFAULT_LR.get(args.init, 2e-5)
+    lr = args.lr or DEFAULT_LR.get(getattr(model.config, "evodrive_preset", None), 2e-5)
     training_args = TrainingArguments(
         output_dir=str(args.output_dir),
         per_device_train_batch_size=args.batch_size,

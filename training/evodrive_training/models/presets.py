@@ -77,6 +77,7 @@ def build_tiny(
         **ids,
     )
     config.evodrive_image_size = list(image_size)
+    config.evodrive_preset = "tiny"  # travels with saved checkpoints (learning-rate default, provenance)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

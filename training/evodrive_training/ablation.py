@@ -1,0 +1,351 @@
+"""``evodrive ablation``: the tiny-preset ablation benchmark on synthetic data (METHOD §8, DESIGN §7).
+
+One command, from nothing: synthetic train and val worlds (separate seeds, so val scenes are never
+seen in training), sample caches, perception pretraining of the tiny vision encoder (the
+"pre-fine-tuning" model every run starts from and the frozen self-anchor's source), the oracle
+teacher, then the ablation ladder of METHOD §8 — SFT, + trajectory KD (coarse only), + refinement,
++ MC-dropout, + visual anchoring (= full EvoDriveVLA) — all with the same data, steps and seed.
+Every model and the baselines are scored on val under both protocols; a linear occupancy probe on
+each frozen vision encoder measures how much perception fine-tuning kept. Nothing is selected or
+tuned on val: every setting is fixed in ``Plan`` before the run.
+
+Resumable: a stage whose output exists is skipped (``--fresh`` redoes everything). Results go to
+``<report-dir>/ablation.json`` and ``ablation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evodrive_training.models.perception import OccupancyProbe
+
+SYNTH_VERSION = "v1.0-synth"
+PROTOCOLS = ("stp3", "uniad")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that defines a benchmark run (written into the report as its ``config``)."""
+
+    train_scenes: int = 40
+    val_scenes: int = 10
+    train_seed: int = 1
+    val_seed: int = 2
+    scene_duration_s: float = 20.0
+    camera_hw: tuple[int, int] = (112, 196)  # rendered size = model input size: 28 visual tokens per camera
+    pretrain_epochs: int = 1
+    pretrain_batch: int = 16
+    probe_train_samples: int = 384  # a fixed random subset of train fits the probe (IoU is on all of val)
+    probe_epochs: int = 2
+    probe_batch: int = 32
+    probe_cells: int = 16
+    teacher_steps: int = 500
+    student_steps: int = 250
+    batch_size: int = 4
+    lr: float = 1e-3  # the tiny preset's rate (train_cli only defaults to it for --init tiny, not a directory)
+    seed: int = 0
+    predict_batch: int = 64
+    max_new_tokens: int = 128
+    ego_mlp_epochs: int = 300
+
+
+QUICK_PLAN = Plan(train_scenes=2, val_scenes=1, scene_duration_s=6.0, camera_hw=(56, 84), pretrain_epochs=1, probe_epochs=1,
+                  teacher_steps=2, student_steps=2, batch_size=2, max_new_tokens=4, ego_mlp_epochs=5)
+
+
+@dataclass(frozen=True)
+class Method:
+    key: str
+    label: str
+    kind: str  # "student" (trained from the pretrained model), "teacher" or "baseline"
+    overrides: tuple[str, ...] = ()  # DistillConfig --set items (students)
+
+
+STUDENTS = (
+    Method("sft", "SFT (no distillation)", "student"),
+    Method("kd_coarse", "+ trajectory KD (coarse only)", "student", ("use_refinement=false", "use_mc_dropout=false", "use_anchor=false")),
+    Method("kd_refine", "+ coarse-to-fine refinement", "student", ("use_mc_dropout=false", "use_anchor=false")),
+    Method("kd_mc_dropout", "+ MC-dropout candidates", "student", ("use_anchor=false",)),
+    Method("evodrive", "+ visual anchoring (full EvoDriveVLA)", "student"),
+)
+TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future)", "teacher")
+BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ego_mlp", "ego-status MLP", "baseline"))
+METHODS = (*BASELINES, *STUDENTS, TEACHER)
+PRETRAINED = "pretrained"  # the perception-pretrained model every student and the teacher start from
+
+
+@dataclass
+class Workspace:
+    """Paths of one run and the seconds each stage took (kept across resumed runs)."""
+
+    root: Path
+    plan: Plan
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def data(self, split: str) -> Path:
+        return self.root / "data" / split
+
+    def split(self, split: str) -> Path:
+        return self.root / "samples" / split / SYNTH_VERSION / "all"
+
+    def model(self, key: str) -> Path:
+        return self.root / "models" / key
+
+    def predictions(self, key: str) -> Path:
+        return self.root / "predictions" / f"{key}.json"
+
+    def metrics(self, key: str) -> Path:
+        return self.root / "eval" / f"{key}.json"
+
+    def probe(self, key: str) -> Path:
+        return self.root / "probe" / f"{key}.json"
+
+    @property
+    def timings_file(self) -> Path:
+        return self.root / "stage_seconds.json"
+
+    def load_timings(self) -> None:
+        if self.timings_file.is_file():
+            self.seconds = json.loads(self.timings_file.read_text())
+
+    def stage(self, name: str, output: Path, work: Callable[[], None]) -> None:
+        """Run ``work`` unless ``output`` exists; record its wall time under ``name``."""
+        if output.exists():
+            print(f"[ablation] {name}: done already ({output})")
+            return
+        print(f"[ablation] {name} ...", flush=True)
+        started = time.perf_counter()
+        work()
+        self.seconds[name] = round(time.perf_counter() - started, 1)
+        self.timings_file.write_text(json.dumps(self.seconds, indent=1))
+        print(f"[ablation] {name}: {self.seconds[name]:.0f} s", flush=True)
+
+
+def call_cli(module: ModuleType, argv: list[str]) -> None:
+    """Run another ``evodrive`` subcommand in-process (same parser, same defaults)."""
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    code = module.run(parser.parse_args([str(a) for a in argv]))
+    if code:
+        raise RuntimeError(f"{module.__name__} {' '.join(map(str, argv))}: exit code {code}")
+
+
+# --- stages -------------------------------------------------------------------------------------
+
+
+def make_world(ws: Workspace, split: str) -> None:
+    """Synthetic nuScenes dataroot and its sample cache (``all`` scenes of that world)."""
+    from evodrive_training.data.cache import build_split
+    from evodrive_training.synth import SynthConfig, generate_dataset
+
+    height, width = ws.plan.camera_hw
+    config = SynthConfig.from_dict({"version": SYNTH_VERSION, "camera": {"width": width, "height": height},
+                                    "scene": {"duration_s": ws.plan.scene_duration_s}})
+    n_scenes, seed = (ws.plan.train_scenes, ws.plan.train_seed) if split == "train" else (ws.plan.val_scenes, ws.plan.val_seed)
+    if not ws.data(split).exists():
+        generate_dataset(ws.data(split), n_scenes, seed, config)
+    build_split(ws.data(split), SYNTH_VERSION, "all", ws.root / "samples" / split)
+
+
+def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None):
+    """Six cameras -> coarse occupancy at +0.5 s, as a DataLoader over (a seeded random subset of) a cached split."""
+    import torch
+
+    from evodrive_ros.core.driving_samples import load_split
+    from evodrive_training.models.perception import PerceptionDataset, collate_views
+
+    arrays = load_split(ws.split(split), fields=("camera_paths", "occupancy_bits")).arrays
+    dataset = PerceptionDataset([tuple(p) for p in arrays["camera_paths"]], arrays["occupancy_bits"], ws.data(split), spec, ws.plan.probe_cells)
+    generator = torch.Generator().manual_seed(ws.plan.seed)
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, torch.randperm(len(dataset), generator=generator)[:limit].tolist())
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_views, generator=generator)
+
+
+def occupancy_probe(ws: Workspace, model) -> OccupancyProbe:
+    from evodrive_training.models.perception import OccupancyProbe
+    from evodrive_training.models.presets import image_spec
+
+    n_tokens = 6 * image_spec(model).tokens_per_image
+    return OccupancyProbe(n_tokens, model.config.text_config.hidden_size, ws.plan.probe_cells)
+
+
+def epochs_of(loader, epochs: int, desc: str):
+    """``epochs`` passes over ``loader`` as one iterable, with a progress bar."""
+    from tqdm import tqdm
+
+    return tqdm(itertools.chain.from_iterable(loader for _ in range(epochs)), total=epochs * len(loader), desc=desc, unit="batch")
+
+
+def pretrain_perception(ws: Workspace) -> None:
+    """Teach a fresh tiny vision encoder to see (occupancy from six cameras); save the whole model."""
+    import torch
+
+    from evodrive_training.models.perception import train_occupancy
+    from evodrive_training.models.presets import build_tiny, image_spec
+
+    model, tokenizer = build_tiny(ws.plan.camera_hw, seed=ws.plan.seed)
+    torch.manual_seed(ws.plan.seed)
+    loader = perception_batches(ws, "train", image_spec(model), ws.plan.pretrain_batch, shuffle=True)
+    losses = train_occupancy(model.model.visual, occupancy_probe(ws, model), epochs_of(loader, ws.plan.pretrain_epochs, "pretrain encoder"))
+    print(f"[ablation] occupancy BCE {losses[0]:.3f} -> {losses[-1]:.3f}")
+    model.save_pretrained(ws.model(PRETRAINED))
+    tokenizer.save_pretrained(ws.model(PRETRAINED))
+
+
+def train(ws: Workspace, method: Method) -> None:
+    from evodrive_training import train_cli
+
+    mode = "teacher" if method.kind == "teacher" else "sft" if method.key == "sft" else "student"
+    steps = ws.plan.teacher_steps if mode == "teacher" else ws.plan.student_steps
+    argv = [mode, "--samples", ws.split("train"), "--output-dir", ws.model(method.key), "--init", ws.model(PRETRAINED),
+            "--max-steps", steps, "--batch-size", ws.plan.batch_size, "--lr", ws.plan.lr, "--seed", ws.plan.seed, "--save-steps", 10**9]
+    if mode == "student":
+        argv += ["--teacher", ws.model(TEACHER.key)]
+    for item in method.overrides:
+        argv += ["--set", item]
+    call_cli(train_cli, argv)
+    for checkpoint in ws.model(method.key).glob("checkpoint-*"):
+        shutil.rmtree(checkpoint)
+
+
+def predict(ws: Workspace, method: Method) -> None:
+    from evodrive_training import predict_cli
+    from evodrive_training.baselines import cli as baseline_cli
+
+    out = ws.predictions(method.key)
+    if method.kind == "baseline":
+        model = {"cv": "cv", "ego_mlp": "ego-mlp"}[method.key]
+        call_cli(baseline_cli, [model, "--samples", ws.split("val"), "--out", out, "--train-samples", ws.split("train"),
+                                "--epochs", ws.plan.ego_mlp_epochs, "--seed", ws.plan.seed])
+        return
+    call_cli(predict_cli, ["--model", ws.model(method.key), "--samples", ws.split("val"), "--output", out,
+                           "--role", "teacher" if method.kind == "teacher" else "student",
+                           "--batch-size", ws.plan.predict_batch, "--max-new-tokens", ws.plan.max_new_tokens])
+
+
+def evaluate(ws: Workspace, method: Method) -> None:
+    from evodrive_ros.evaluation import cli as eval_cli
+
+    call_cli(eval_cli, ["--pred", ws.predictions(method.key), "--gt", ws.split("val"), "--out", ws.metrics(method.key), "--name", method.key])
+
+
+def probe(ws: Workspace, key: str) -> None:
+    """Linear occupancy probe on the frozen vision encoder of ``key``: fit on train, IoU on val."""
+    import torch
+
+    from evodrive_training.models.perception import probe_iou, train_occupancy
+    from evodrive_training.models.presets import image_spec, load_pretrained
+
+    model, _ = load_pretrained(ws.model(key))
+    spec = image_spec(model)
+    torch.manual_seed(ws.plan.seed)
+    head = occupancy_probe(ws, model)
+    train_loader = perception_batches(ws, "train", spec, ws.plan.probe_batch, shuffle=True, limit=ws.plan.probe_train_samples)
+    train_occupancy(model.model.visual, head, epochs_of(train_loader, ws.plan.probe_epochs, f"probe {key}"), train_encoder=False)
+    iou = probe_iou(model.model.visual, head, perception_batches(ws, "val", spec, ws.plan.probe_batch, shuffle=False))
+    ws.probe(key).parent.mkdir(parents=True, exist_ok=True)
+    ws.probe(key).write_text(json.dumps({"iou": iou}) + "\n")
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report(ws: Workspace, report_dir: Path) -> dict:
+    """``ablation.json`` (config + per-method metrics) and ``ablation.md`` (tables)."""
+    read = lambda path: json.loads(path.read_text())  # noqa: E731
+    methods = {}
+    for method in METHODS:
+        entry = {"label": method.label, **read(ws.metrics(method.key))}
+        entry["perception_probe_iou"] = None if method.kind == "baseline" else read(ws.probe(method.key))["iou"]
+        train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.key}"
+        entry["train_minutes"] = round(ws.seconds.get(train_stage, math.nan) / 60, 2)
+        methods[method.key] = entry
+    result = {
+        "config": {**asdict(ws.plan), "preset": "tiny", "synthetic_version": SYNTH_VERSION, "val": "separate synthetic world (val_seed)",
+                   "pretrained_encoder_probe_iou": read(ws.probe(PRETRAINED))["iou"], "stage_seconds": ws.seconds,
+                   "total_minutes": round(sum(ws.seconds.values()) / 60, 1), "work_dir": str(ws.root)},
+        "methods": methods,
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
+    (report_dir / "ablation.md").write_text(markdown(result))
+    return result
+
+
+def markdown(result: dict) -> str:
+    config = result["config"]
+    lines = [
+        "# Tiny-preset ablation on synthetic data",
+        "",
+        f"`evodrive ablation`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
+        f"{config['val_scenes']} val scenes (seed {config['val_seed']}), cameras {config['camera_hw'][0]}x{config['camera_hw'][1]}; "
+        f"teacher {config['teacher_steps']} steps, every student {config['student_steps']} steps, batch {config['batch_size']}, seed {config['seed']}; "
+        f"total {config['total_minutes']} min. L2 in m, collision in %; unparsed predictions count as zero motion; "
+        "train min of a baseline = fit + predict.",
+        "",
+    ]
+    for protocol in PROTOCOLS:
+        lines += [f"## {protocol.upper()} protocol", "",
+                  "| method | L2 1s | L2 2s | L2 3s | L2 avg | col 1s | col 2s | col 3s | col avg | unparsed | probe IoU | train min |",
+                  "|---|" + "---|" * 11]
+        for entry in result["methods"].values():
+            numbers = [*entry[protocol]["L2"], *entry[protocol]["collision"]]
+            iou = "–" if entry["perception_probe_iou"] is None else f"{entry['perception_probe_iou']:.3f}"
+            lines.append(f"| {entry['label']} | " + " | ".join(f"{v:.2f}" for v in numbers)
+                         + f" | {entry['n_unparsed']}/{entry['n_samples']} | {iou} | {entry['train_minutes']:.1f} |")
+        lines.append("")
+    lines.append(f"Occupancy probe IoU of the pretrained encoder before any fine-tuning (reference): {config['pretrained_encoder_probe_iou']:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+# --- command ------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("out/ablation"), help="work directory (default out/ablation)")
+    parser.add_argument("--report-dir", type=Path, help="where ablation.json/.md go (default: benchmarks; with --quick: OUT/report)")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke version (a few samples and steps; numbers meaningless)")
+    parser.add_argument("--fresh", action="store_true", help="delete the work directory first and redo every stage")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = QUICK_PLAN if args.quick else Plan()
+    if args.fresh and args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(args.out, plan)
+    ws.load_timings()
+    plan_file = args.out / "plan.json"
+    if plan_file.is_file() and json.loads(plan_file.read_text()) != json.loads(json.dumps(asdict(plan))):
+        print(f"evodrive ablation: {args.out} was made with another plan; use --fresh or another --out")
+        return 2
+    plan_file.write_text(json.dumps(asdict(plan), indent=1) + "\n")
+
+    for split in ("train", "val"):
+        ws.stage(f"data {split}", ws.split(split) / "split.json", lambda split=split: make_world(ws, split))
+    ws.stage("pretrain encoder", ws.model(PRETRAINED) / "config.json", lambda: pretrain_perception(ws))
+    for method in (TEACHER, *STUDENTS):
+        ws.stage(f"train {method.key}", ws.model(method.key) / "training.json", lambda m=method: train(ws, m))
+    for method in METHODS:
+        ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
+        ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
+    for key in (PRETRAINED, *(m.key for m in (*STUDENTS, TEACHER))):
+        ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
+
+    report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))
+    report(ws, report_dir)
+    print((report_dir / "ablation.md").read_text())
+    print(f"evodrive ablation: {report_dir / 'ablation.json'}; full EvoDriveVLA student: {ws.model('evodrive')}")
+    return 0
