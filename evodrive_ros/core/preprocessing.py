@@ -13,7 +13,7 @@ Resizing uses OpenCV: ``INTER_AREA`` when shrinking (close to PIL's anti-aliased
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +82,17 @@ def patchify(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(gh * gw, spec.patch_dim)
 
 
-def preprocess_images(images: Sequence[np.ndarray], spec: ImageSpec) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 images (any size) -> (``pixel_values`` float32 [n·gh·gw, patch_dim], ``image_grid_thw`` int64 [n, 3])."""
+def preprocess_images(
+    images: Sequence[np.ndarray], spec: ImageSpec, map_fn: Callable = map
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 images (any size) -> (``pixel_values`` float32 [n·gh·gw, patch_dim], ``image_grid_thw`` int64 [n, 3]).
+
+    ``map_fn`` may be a thread pool's ``map``: OpenCV and numpy release the GIL, so the runtime
+    prepares its cameras in parallel.
+    """
     if not images:
         raise ValueError("preprocess_images needs at least one image")
-    patches = [patchify(resize_rgb(_check_rgb(img), spec), spec) for img in images]
+    patches = list(map_fn(lambda img: patchify(resize_rgb(_check_rgb(img), spec), spec), images))
     grid = np.array([spec.grid_thw] * len(images), dtype=np.int64)
     return np.concatenate(patches, axis=0), grid
 

@@ -7,8 +7,10 @@ reference can only differ in arithmetic.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -106,6 +108,7 @@ class VlaPlanner:
         self.model_id = model_id
         self._texts = token_texts(tokenizer)
         self.grammar = TrajectoryGrammar(self._texts)
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_preprocess")
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 
     def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
@@ -125,7 +128,7 @@ class VlaPlanner:
             missing = [c for c in self.cameras if c not in inputs.images]
             if missing:
                 raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
-            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.spec)
+            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.spec, self._pool.map)
             input_ids = self.prompt_ids(inputs)
             positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
             lap("preprocess")
