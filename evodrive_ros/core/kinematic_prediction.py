@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_TIMES_S, STEP_S
+from evodrive_ros.core.frames import wrap_angle
 
 MIN_SPEED_FOR_TURN_RATE_MPS = 1.0
 KINEMATIC_MODELS: tuple[str, ...] = ("cv", "ca", "ctrv")
@@ -50,6 +51,6 @@ def _turn_rate(history_xy: np.ndarray, history_valid: np.ndarray, speed: np.ndar
     recent = history_xy[:, -1] - history_xy[:, -2]  # centred at -0.25 s
     earlier = history_xy[:, -2] - history_xy[:, -3]  # centred at -0.75 s
     change = np.arctan2(recent[:, 1], recent[:, 0]) - np.arctan2(earlier[:, 1], earlier[:, 0])
-    change = (change + np.pi) % (2 * np.pi) - np.pi
+    change = wrap_angle(change)
     usable = history_valid[:, -3:].all(axis=1) & (speed >= MIN_SPEED_FOR_TURN_RATE_MPS)
     return np.where(usable, change / STEP_S, 0.0)
