@@ -224,7 +224,8 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
                     seen.add(conn.topic)
                     if args.mode == "lockstep" and len(seen) == len(camera_topics):
                         _lockstep_plan(node, clock_pub, clock_ns, stamp_ns, recording, to_time)
-                    frame_cameras.pop(min(frame_cameras), None) if len(frame_cameras) > 50 else None
+                    if len(frame_cameras) > 50:  # forget old frame sets
+                        frame_cameras.pop(min(frame_cameras))
                 rclpy.spin_once(node, timeout_sec=0)
             duration_s = (reader.end_time - reader.start_time) * 1e-9
             _spin_for(node, 2.0)  # last outputs and one more diagnostics message

@@ -47,7 +47,7 @@ def draw_replay(
         colours = plt.cm.viridis(np.linspace(0, 1, len(plans_xy)))
         for plan, colour in zip(plans_xy[::max(1, len(plans_xy) // 60)], colours[::max(1, len(plans_xy) // 60)]):
             ax.plot(plan[:, 0], plan[:, 1], "-o", color=colour, ms=2, lw=1, alpha=0.8)
-        sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(plan_times.min() - plan_times.min(), plan_times.max() - plan_times.min()))
+        sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0.0, np.ptp(plan_times)))
         fig.colorbar(sm, ax=ax, label="plan time (s from first plan)")
     points = np.vstack([odom_xy.reshape(-1, 2), plans_xy.reshape(-1, 2)])
     if len(points):
