@@ -1,7 +1,10 @@
 """ROS image messages -> RGB arrays through cv_bridge, with clear reasons for what we reject.
 
 cv_bridge is the distro's package on a ROS install and the PyPI ``cv-bridge`` port in our venv;
-the port misreads 16-bit images, so only 8-bit colour/mono encodings are accepted.
+the port misreads 16-bit images, so only 8-bit colour/mono encodings are accepted. When the model's
+input size is given, compressed images go through the project's own decoder instead
+(``core.preprocessing.decode_image``, what training reads its images with): it decodes JPEGs
+straight at a reduced scale, which cv_bridge cannot, and keeps train and serve pixels identical.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import cv2
 import numpy as np
 from cv_bridge import CvBridge, CvBridgeError
 from sensor_msgs.msg import CompressedImage, Image
+
+from evodrive_ros.core.preprocessing import ImageSpec, decode_image, resize_rgb
 
 SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8")
 SUPPORTED_FORMATS = ("jpeg", "jpg", "png")
@@ -21,13 +26,15 @@ class ImageDecodeError(ValueError):
     """An image message we cannot turn into an RGB frame; the message is the diagnostic key."""
 
 
-def message_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """H x W x 3 uint8 RGB, or ``ImageDecodeError``."""
+def message_to_rgb(msg: Image | CompressedImage, spec: ImageSpec | None = None) -> np.ndarray:
+    """H x W x 3 uint8 RGB (at the model's size with ``spec``), or ``ImageDecodeError``."""
     if isinstance(msg, CompressedImage):
         fmt = msg.format.split(";")[0].strip().lower()
         if fmt and fmt not in SUPPORTED_FORMATS:
             raise ImageDecodeError(f"unsupported_format:{msg.format}")
         try:
+            if spec is not None:
+                return decode_image(np.frombuffer(msg.data, dtype=np.uint8), spec)
             bgr = _bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
             if bgr is None or bgr.ndim != 3 or bgr.size == 0:
                 raise ImageDecodeError("corrupt_image")
@@ -39,6 +46,7 @@ def message_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
     if msg.height * msg.step != len(msg.data) or msg.width == 0:
         raise ImageDecodeError("corrupt_image")
     try:
-        return np.ascontiguousarray(_bridge.imgmsg_to_cv2(msg, "rgb8"))
+        rgb = np.ascontiguousarray(_bridge.imgmsg_to_cv2(msg, "rgb8"))
+        return rgb if spec is None else resize_rgb(rgb, spec)
     except (cv2.error, CvBridgeError, ValueError, TypeError) as exc:
         raise ImageDecodeError("corrupt_image") from exc

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,9 @@ _PARAM_TYPES = {
     list: Parameter.Type.STRING_ARRAY,
 }
 _CLOCK_JUMP_BACK_S = 1.0
+# The inference thread gives up the GIL in every model call (~30 per plan) and must win it back from
+# the executor thread; at the default 5 ms switch interval that wait alone added ~30 ms per plan.
+_GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def load_configured_planner(config: dict[str, Any]) -> Planner | None:
@@ -90,9 +94,12 @@ class PlannerStats:
         self.lock = threading.Lock()
         self.skipped: Counter[str] = Counter()
         self.published = 0
-        # latency windows: input_delay (stamp -> received), decode, inference, end_to_end (stamp -> published)
+        # latency windows, in the order they add up: input_delay (anchor stamp -> received),
+        # cycle_start (anchor stamp -> worker starts), decode_wait (images still decoding then),
+        # inference, end_to_end (anchor stamp -> published)
         self.windows: dict[str, deque[float]] = {
-            name: deque(maxlen=200) for name in ("input_delay_ms", "decode_ms", "inference_ms", "end_to_end_ms")
+            name: deque(maxlen=200)
+            for name in ("input_delay_ms", "cycle_start_ms", "decode_wait_ms", "inference_ms", "end_to_end_ms")
         }
         self.messages: Counter[str] = Counter()
         self.last_message_s: dict[str, float] = {}
@@ -102,6 +109,14 @@ class PlannerStats:
             self.skipped[reason] += 1
 
 
+@dataclass(frozen=True)
+class ReceivedImage:
+    """A camera message and its decoding (at the model's input size), started when it arrived."""
+
+    msg: Image | CompressedImage
+    rgb: Future[np.ndarray]
+
+
 class PlannerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -109,7 +124,7 @@ class PlannerNode(Node):
         self.planner = load_configured_planner(self.config)
         self.stats = PlannerStats()
         cameras = list(self.config["camera_names"])
-        self.cameras: CameraBuffers[Image | CompressedImage] = CameraBuffers(cameras)
+        self.cameras: CameraBuffers[ReceivedImage] = CameraBuffers(cameras)
         self.odometry = OdometryBuffer()
         self.odom_lock = threading.Lock()
         self.command = self.config["default_command"]
@@ -120,6 +135,7 @@ class PlannerNode(Node):
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodrive_infer")
         self._decode_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_decode")
         self._busy = threading.Event()
+        self._worker_done = self.create_guard_condition(self._cycle_if_ready)  # wakes the executor thread
 
         image_type = CompressedImage if self.config["compressed_images"] else Image
         for camera, topic in zip(cameras, self.config["camera_topics"]):
@@ -188,10 +204,20 @@ class PlannerNode(Node):
     def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         self._count(camera)
         stamp_s = stamp_seconds(msg.header.stamp)
-        self.cameras.add(camera, stamp_s, msg)
+        if stamp_s == self.cameras.latest_stamp(camera):
+            return  # a repeated frame: the buffer keeps the first, so do not decode this one
+        # JPEG decoding releases the GIL: it runs in the pool as frames arrive, off the cycle's path.
+        decoding = self._decode_pool.submit(message_to_rgb, msg, self.planner.image_spec if self.planner else None)
+        self.cameras.add(camera, stamp_s, ReceivedImage(msg, decoding))
         if camera == self.config["anchor_camera"]:
             with self.stats.lock:
                 self.stats.windows["input_delay_ms"].append((self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3)
+        self._cycle_if_ready()
+
+    def _cycle_if_ready(self) -> None:
+        """Start a cycle when a complete, unplanned camera set is waiting and the worker is free.
+        Runs on each image and when the worker finishes (a set that arrived while it was busy is
+        planned at once instead of waiting for the next frame)."""
         if (
             not self._busy.is_set()
             and self.cameras.complete(self.config["anchor_camera"], self.config["max_camera_skew_s"], self.last_planned_s)
@@ -273,16 +299,16 @@ class PlannerNode(Node):
         self.last_planned_s = None
 
     def _plan(self, frame_set: FrameSet, ego: EgoState, command: str, config: dict[str, Any]) -> None:
-        """Worker thread: decode, infer, validate, publish. Never raises."""
+        """Worker thread: collect the decoded images, infer, validate, publish. Never raises."""
         try:
             start = time.perf_counter()
+            cycle_start_ms = self.get_clock().now().nanoseconds * 1e-6 - frame_set.stamp_s * 1e3
             try:
-                names = list(frame_set.frames)  # JPEG decoding releases the GIL: one thread per core
-                images = dict(zip(names, self._decode_pool.map(message_to_rgb, [frame_set.frames[n] for n in names])))
+                images = {name: received.rgb.result() for name, received in frame_set.frames.items()}
             except ImageDecodeError as exc:
                 self.stats.skip(str(exc).split(":")[0])
                 return
-            decode_ms = (time.perf_counter() - start) * 1e3
+            decode_wait_ms = (time.perf_counter() - start) * 1e3
             inputs = PlannerInput(
                 images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command, history_valid=ego.history_valid
             )
@@ -295,13 +321,14 @@ class PlannerNode(Node):
                 return
             inference_ms = (time.perf_counter() - start) * 1e3
             with self.stats.lock:
-                self.stats.windows["decode_ms"].append(decode_ms)
+                self.stats.windows["cycle_start_ms"].append(cycle_start_ms)
+                self.stats.windows["decode_wait_ms"].append(decode_wait_ms)
                 self.stats.windows["inference_ms"].append(inference_ms)
             reason = result.error and "decode_failed" or plan_error(result.waypoints, float(ego.dynamics[-1, 0]))
             if reason:
                 self.stats.skip(f"invalid_plan_{reason}")
                 return
-            anchor_stamp = frame_set.frames[config["anchor_camera"]].header.stamp
+            anchor_stamp = frame_set.frames[config["anchor_camera"]].msg.header.stamp
             self._publish_plan(anchor_stamp, ego, result.waypoints, config)
             latency_ms = self.get_clock().now().nanoseconds * 1e-6 - frame_set.stamp_s * 1e3
             self.latency_pub.publish(Float64(data=latency_ms))
@@ -310,6 +337,7 @@ class PlannerNode(Node):
                 self.stats.windows["end_to_end_ms"].append(latency_ms)
         finally:
             self._busy.clear()
+            self._worker_done.trigger()
 
     def _publish_plan(self, stamp: Any, ego: EgoState, waypoints_ego: np.ndarray, config: dict[str, Any]) -> None:
         frame = config["output_frame"]
@@ -368,6 +396,7 @@ class PlannerNode(Node):
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; exits 0 on SIGINT/SIGTERM, 2 on a bad configuration."""
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=argv if argv is not None else sys.argv)
     try:
         node = PlannerNode()

@@ -22,8 +22,10 @@ import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +120,7 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     """Play the bag, record the node's outputs, return the summary (None if the node never came up)."""
     import rclpy
     from builtin_interfaces.msg import Time as TimeMsg
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from rclpy.serialization import deserialize_message, serialize_message
     from rosbags.highlevel import AnyReader
@@ -150,10 +153,13 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     writer.open()
     out_connections = {}
 
+    write_lock = threading.Lock()  # inputs are recorded by the main thread, outputs by the executor's
+
     def record(topic: str, msgtype: str, msg: Any, t_ns: int) -> None:
-        if topic not in out_connections:
-            out_connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
-        writer.write(out_connections[topic], t_ns, serialize_message(msg))
+        with write_lock:
+            if topic not in out_connections:
+                out_connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
+            writer.write(out_connections[topic], t_ns, msg if isinstance(msg, bytes) else serialize_message(msg))
 
     def on_output(topic: str, msgtype: str):
         def callback(msg: Any) -> None:
@@ -177,6 +183,12 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     for topic, msgtype in OUTPUT_TOPICS.items():
         node.create_subscription(_message_class(msgtype), topic, on_output(topic, msgtype), reliable)
     clock_pub = node.create_publisher(Clock, "/clock", 10)
+    # Outputs are received on an executor thread; the main thread only paces and publishes (spinning
+    # between messages cost the player more CPU than the messages themselves).
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, name="evodrive_replay_outputs", daemon=True)
+    spinner.start()
     try:
         with AnyReader([args.bag], default_typestore=typestore) as reader:
             publishers = {}
@@ -193,7 +205,7 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
                     qos = reliable
                 publishers[conn.id] = (node.create_publisher(msg_class, conn.topic, qos), conn)
             odom_topic = params["odom_topic"]
-            if not _wait_for_planner(node, odom_topic, publishers):
+            if not _wait_for_planner(odom_topic, publishers):
                 print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
                 return None
             bag_t0 = reader.start_time
@@ -207,57 +219,70 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
             for conn, t_bag, raw in tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"):
                 if args.mode != "lockstep":
                     delay = (wall0 + (t_bag - bag_t0) / (args.rate if args.mode == "scaled" else 1.0) - time.time_ns()) * 1e-9
-                    _spin_for(node, delay)
+                    time.sleep(max(delay, 0.0))
                 publisher, _ = publishers[conn.id]
-                msg = deserialize_message(raw, publisher.msg_type)
-                stamp_ns = _shift_stamps(msg, offset_ns)
+                if _starts_with_header(publisher.msg_type):  # images stay bytes: no (de)serialization
+                    data, stamp_ns = _shift_serialized_stamp(raw, offset_ns)
+                else:
+                    msg = deserialize_message(raw, publisher.msg_type)
+                    stamp_ns = _shift_stamps(msg, offset_ns)
+                    data = serialize_message(msg)
                 if args.mode != "realtime":
                     clock_ns[0] = max(clock_ns[0], t_bag)
                     clock_pub.publish(Clock(clock=to_time(clock_ns[0])))
-                publisher.publish(msg)
-                record(conn.topic, conn.msgtype, msg, t_bag)
+                publisher.publish(data)
+                record(conn.topic, conn.msgtype, data, t_bag)
                 if conn.topic == odom_topic:
+                    position = deserialize_message(data, publisher.msg_type).pose.pose.position
                     odom_times.append((stamp_ns - offset_ns) * 1e-9)
-                    odom_xy.append([msg.pose.pose.position.x, msg.pose.pose.position.y])
+                    odom_xy.append([position.x, position.y])
                 if conn.topic in camera_topics and stamp_ns is not None:
                     seen = frame_cameras.setdefault(stamp_ns, set())
                     seen.add(conn.topic)
                     if args.mode == "lockstep" and len(seen) == len(camera_topics):
-                        _lockstep_plan(node, clock_pub, clock_ns, stamp_ns, recording, to_time)
+                        _lockstep_plan(clock_pub, clock_ns, stamp_ns, recording, to_time)
                     if len(frame_cameras) > 50:  # forget old frame sets
                         frame_cameras.pop(min(frame_cameras))
-                rclpy.spin_once(node, timeout_sec=0)
             duration_s = (reader.end_time - reader.start_time) * 1e-9
-            _spin_for(node, 2.0)  # last outputs and one more diagnostics message
+            time.sleep(2.0)  # last outputs and one more diagnostics message
     finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
         writer.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)
 
 
-def _wait_for_planner(node: Any, odom_topic: str, publishers: dict) -> bool:
-    import rclpy
-
+def _wait_for_planner(odom_topic: str, publishers: dict) -> bool:
     odom_pubs = [p for p, conn in publishers.values() if conn.topic == odom_topic]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if odom_pubs and odom_pubs[0].get_subscription_count() > 0:
-            _spin_for(node, 0.5)  # let the remaining subscriptions match
+            time.sleep(0.5)  # let the remaining subscriptions match
             return True
-        rclpy.spin_once(node, timeout_sec=0.1)
+        time.sleep(0.1)
     return False
 
 
-def _spin_for(node: Any, seconds: float) -> None:
-    import rclpy
+def _starts_with_header(msg_class: type) -> bool:
+    return next(iter(msg_class.get_fields_and_field_types().items()), None) == ("header", "std_msgs/Header")
 
-    end = time.monotonic() + seconds
-    while True:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            break
-        rclpy.spin_once(node, timeout_sec=min(remaining, 0.01))
+
+def _shift_serialized_stamp(raw: bytes, offset_ns: int) -> tuple[bytes, int]:
+    """Shift the header stamp of a CDR-serialised message that begins with a std_msgs/Header.
+
+    The stamp (int32 sec, uint32 nanosec) follows the 4-byte encapsulation header, whose second
+    byte says the byte order. Patching it in place lets the player forward 50 KB images without
+    deserialising them (~1 ms each in Python), which kept the CPU from the node under test.
+    Returns the new bytes and the new stamp in ns.
+    """
+    order = "<iI" if raw[1] & 1 else ">iI"
+    sec, nanosec = struct.unpack_from(order, raw, 4)
+    t_ns = sec * 10**9 + nanosec + offset_ns
+    patched = bytearray(raw)
+    struct.pack_into(order, patched, 4, t_ns // 10**9, t_ns % 10**9)
+    return bytes(patched), t_ns
 
 
 def _shift_stamps(msg: Any, offset_ns: int) -> int | None:
@@ -273,9 +298,8 @@ def _shift_stamps(msg: Any, offset_ns: int) -> int | None:
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def _lockstep_plan(node: Any, clock_pub: Any, clock_ns: list[int], frame_ns: int, recording: Recording, to_time) -> None:
+def _lockstep_plan(clock_pub: Any, clock_ns: list[int], frame_ns: int, recording: Recording, to_time) -> None:
     """Advance /clock in small steps until the node plans the frame set stamped ``frame_ns``."""
-    import rclpy
     from rosgraph_msgs.msg import Clock
 
     wanted = frame_ns * 1e-9
@@ -286,7 +310,7 @@ def _lockstep_plan(node: Any, clock_pub: Any, clock_ns: list[int], frame_ns: int
         if clock_ns[0] < limit_ns:
             clock_ns[0] += step_ns
             clock_pub.publish(Clock(clock=to_time(clock_ns[0])))
-        rclpy.spin_once(node, timeout_sec=0.005)
+        time.sleep(0.005)
 
 
 def summarise(

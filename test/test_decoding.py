@@ -87,7 +87,7 @@ def test_random_logits_always_give_a_valid_plan(seed: int) -> None:
     rng = np.random.default_rng(seed)
     grammar = TrajectoryGrammar(TOY_VOCAB)
     vocab = len(TOY_VOCAB) + 7  # models pad their vocabulary beyond the tokenizer's
-    tokens = greedy_decode(grammar, rng.normal(size=vocab) * 10, lambda _token: rng.normal(size=vocab) * 10)
+    tokens = greedy_decode(grammar, rng.normal(size=vocab) * 10, lambda _tokens: rng.normal(size=vocab) * 10)
     text = "".join(TOY_VOCAB[t] for t in tokens)
     assert accepts(text)
     assert np.all(np.isfinite(decode_text(text)))
@@ -106,18 +106,45 @@ def test_decoding_reproduces_a_target_text() -> None:
         scores[vocab.index(remaining[0][0])] = 1.0
         return scores
 
-    def step(token: int) -> np.ndarray:
-        remaining[0] = remaining[0][len(vocab[token]):]
+    def step(tokens: list[int]) -> np.ndarray:
+        for token in tokens:
+            remaining[0] = remaining[0][len(vocab[token]):]
         return logits_for_next()
 
     tokens = greedy_decode(grammar, logits_for_next(), step)
     assert "".join(vocab[t] for t in tokens) == target
 
 
+@pytest.mark.parametrize("vocab", [TOY_VOCAB, ["[", "(", ")", ",", " ", ".", "-", *"0123456789", "]"]])
+def test_forced_tokens_are_fed_together_with_the_same_answer(vocab: list[str]) -> None:
+    """Batching the grammar-forced tokens into one model call changes the number of calls, not
+    the answer: compare with a reference that runs the model after every token."""
+    grammar = TrajectoryGrammar(vocab)
+
+    def model(context: tuple[int, ...]) -> np.ndarray:  # deterministic logits per context
+        return np.random.default_rng(abs(hash(context)) % 2**32).normal(size=len(vocab))
+
+    reference_state, reference = START, []
+    while reference_state != DONE:
+        token, reference_state = grammar.choose(reference_state, model(tuple(reference)))
+        reference.append(token)
+    calls: list[list[int]] = []
+    context: list[int] = []
+
+    def feed(tokens: list[int]) -> np.ndarray:
+        calls.append(tokens)
+        context.extend(tokens)
+        return model(tuple(context))
+
+    assert greedy_decode(grammar, model(()), feed) == reference
+    assert len(calls) < len(reference) - 1  # fewer calls than tokens: forced runs went in together
+    assert max(len(c) for c in calls) > 1
+
+
 def test_explicit_failures() -> None:
     grammar = TrajectoryGrammar(TOY_VOCAB)
     with pytest.raises(DecodingError, match="non-finite"):
-        greedy_decode(grammar, np.full(len(TOY_VOCAB), np.nan), lambda _t: np.zeros(len(TOY_VOCAB)))
+        greedy_decode(grammar, np.full(len(TOY_VOCAB), np.nan), lambda _ts: np.zeros(len(TOY_VOCAB)))
     digits_missing = TrajectoryGrammar(["[", "(", ")", ",", " ", "."])
     with pytest.raises(DecodingError, match="no token"):
-        greedy_decode(digits_missing, np.zeros(6), lambda _t: np.zeros(6))
+        greedy_decode(digits_missing, np.zeros(6), lambda _ts: np.zeros(6))

@@ -108,8 +108,43 @@ def test_engine_logits_match_pytorch(planners) -> None:
     prefill = [p.engine.prefill(ids, embeds, positions[:, None]) for p in planners]
     np.testing.assert_allclose(prefill[0], prefill[1], atol=LOGIT_ATOL)
     for step, token in enumerate([20, 31, 42]):  # ordinary text tokens (ids 0-6 are special)
-        logits = [p.engine.decode(token, next_position + step) for p in planners]
+        logits = [p.engine.decode([token], next_position + step) for p in planners]
         np.testing.assert_allclose(logits[0], logits[1], atol=LOGIT_ATOL)
+
+
+def _prompt_feeds(planner, inputs):
+    from evodrive_ros.core.preprocessing import preprocess_images
+
+    pixel_values, _ = preprocess_images([inputs.images[c] for c in planner.cameras], planner.spec)
+    ids = planner.prompt_ids(inputs)
+    positions, next_position = mrope_positions(ids, planner.image_token_id, [(4, 7)] * 6)
+    embeds = np.zeros((1, ids.shape[1], planner.hidden_size), dtype=np.float32)
+    embeds[0, ids[0] == planner.image_token_id] = planner.engine.encode_images(pixel_values)
+    return ids, embeds, positions[:, None], next_position
+
+
+def test_cached_prompt_prefix_is_reused_and_exact(planners) -> None:
+    """The second prompt reuses the first one's cached system-prompt keys/values; its logits still
+    match transformers, which recomputes everything."""
+    ort_planner, torch_planner = planners
+    ort_planner.engine.prefill(*_prompt_feeds(ort_planner, planner_input(5))[:3])
+    cached = ort_planner.engine._prefix_past
+    ids, embeds, positions, _ = _prompt_feeds(ort_planner, planner_input(6))
+    reused = ort_planner.engine.prefill(ids, embeds, positions)
+    assert ort_planner.engine._prefix_past is cached and cached[0].shape[2] > 20
+    reference = torch_planner.engine.prefill(ids, embeds, positions)
+    np.testing.assert_allclose(reused, reference, atol=LOGIT_ATOL)
+
+
+def test_decoding_several_tokens_in_one_call_equals_one_by_one(planners) -> None:
+    engine = planners[0].engine
+    ids, embeds, positions, next_position = _prompt_feeds(planners[0], planner_input(7))
+    engine.prefill(ids, embeds, positions)
+    together = engine.decode([20, 31, 42], next_position)
+    engine.prefill(ids, embeds, positions)
+    for step, token in enumerate([20, 31, 42]):
+        one_by_one = engine.decode([token], next_position + step)
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
 
 
 def test_planners_decode_the_same_trajectory(planners) -> None:

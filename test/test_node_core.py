@@ -12,7 +12,10 @@ from evodrive_ros.core.conventions import steering_wheel_angle
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers
 from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.preprocessing import ImageSpec, load_rgb
 from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
+
+MODEL_SPEC = ImageSpec(112, 196)
 
 BRIDGE = CvBridge()
 RGB = np.dstack(np.meshgrid(np.arange(40, dtype=np.uint8) * 6, np.arange(30, dtype=np.uint8) * 8) + [np.full((30, 40), 77, np.uint8)])
@@ -43,6 +46,20 @@ def test_mono_becomes_grey_rgb_and_jpeg_is_close() -> None:
 def test_bad_images_raise_a_named_reason(msg: object, reason: str) -> None:
     with pytest.raises(ImageDecodeError, match=reason):
         message_to_rgb(msg)
+    with pytest.raises(ImageDecodeError, match=reason):
+        message_to_rgb(msg, MODEL_SPEC)
+
+
+def test_images_decode_at_the_models_size_like_training_reads_them(tmp_path) -> None:
+    """The node's compressed path and training's file reader give the model identical pixels."""
+    rgb = cv2.resize(RGB, (800, 450), interpolation=cv2.INTER_CUBIC)
+    data = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    (tmp_path / "cam.jpg").write_bytes(data)
+    served = message_to_rgb(CompressedImage(format="jpeg", data=data), MODEL_SPEC)
+    assert served.shape == (MODEL_SPEC.height, MODEL_SPEC.width, 3)
+    np.testing.assert_array_equal(served, load_rgb(tmp_path / "cam.jpg", MODEL_SPEC))
+    raw = message_to_rgb(BRIDGE.cv2_to_imgmsg(rgb, "rgb8"), MODEL_SPEC)
+    assert raw.shape == served.shape and np.abs(raw.astype(int) - served.astype(int)).mean() < 3.0
 
 
 def test_camera_sync_picks_closest_frames_and_never_replans_the_same_anchor() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
+from evodrive_ros.core.preprocessing import ImageSpec, decode_image, decode_scale, jpeg_size, load_rgb, preprocess_images
 
 SPEC = ImageSpec(112, 196)
 
@@ -57,3 +57,42 @@ def test_load_rgb_reports_corrupt_file(tmp_path):
     good = tmp_path / "good.png"
     cv2.imwrite(str(good), np.full((4, 4, 3), (255, 0, 0), dtype=np.uint8))  # BGR blue
     assert tuple(load_rgb(good)[0, 0]) == (0, 0, 255)
+
+
+def _camera_jpeg(height: int, width: int) -> bytes:
+    rng = np.random.default_rng(2)
+    ramp = np.add.outer(np.arange(height), np.arange(width))[..., None] * np.array([0.1, 0.05, 0.08])
+    image = np.clip(cv2.GaussianBlur(ramp + rng.normal(0, 40, (height, width, 3)), (0, 0), 2), 0, 255)
+    ok, data = cv2.imencode(".jpg", image.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return data.tobytes()
+
+
+def test_jpeg_size_and_decode_scale():
+    data = _camera_jpeg(900, 1600)
+    assert jpeg_size(data) == (900, 1600)
+    assert jpeg_size(b"\x89PNG\r\n\x1a\n") is None and jpeg_size(b"\xff\xd8\xff") is None
+    assert decode_scale(900, 1600, SPEC) == 4  # 400x225 >= 2 x 196x112
+    assert decode_scale(450, 800, SPEC) == 2
+    assert decode_scale(112, 196, SPEC) == 1
+
+
+@pytest.mark.parametrize("size", [(900, 1600), (450, 800)])
+def test_reduced_jpeg_decode_matches_full_decode_and_resize(size):
+    """Decoding at a reduced scale changes the model's input by a fraction of a grey level."""
+    data = _camera_jpeg(*size)
+    fast = decode_image(data, SPEC)
+    full = cv2.resize(cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),
+                      (SPEC.width, SPEC.height), interpolation=cv2.INTER_AREA)
+    assert fast.shape == (112, 196, 3) and fast.dtype == np.uint8
+    diff = np.abs(fast.astype(int) - full.astype(int))
+    assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
+
+
+def test_decode_image_rejects_garbage_and_reads_png():
+    with pytest.raises(ValueError):
+        decode_image(b"\xff\xd8\xff\xe0 truncated", SPEC)
+    with pytest.raises(ValueError):
+        decode_image(b"", SPEC)
+    ok, png = cv2.imencode(".png", np.zeros((224, 392, 3), np.uint8))
+    assert decode_image(png.tobytes(), SPEC).shape == (112, 196, 3)

@@ -93,3 +93,24 @@ def test_replay_plans_every_frame_and_scores_them(ros_env: dict[str, str], drive
 def test_replay_of_a_missing_bag_is_one_clear_error(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "evodrive_ros.cli", "replay", str(tmp_path / "nope")], capture_output=True, text=True)
     assert run.returncode == 2 and "does not exist" in run.stderr
+
+
+def test_player_shifts_stamps_in_serialised_messages_without_deserialising() -> None:
+    from nav_msgs.msg import Odometry
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import String
+
+    from evodrive_ros.replay import _shift_serialized_stamp, _starts_with_header
+
+    odom = Odometry()
+    odom.header.stamp.sec, odom.header.stamp.nanosec, odom.header.frame_id = 1_700_000_000, 900_000_000, "odom"
+    odom.pose.pose.position.x = 12.5
+    offset_ns = 3 * 10**9 + 250_000_000
+    data, stamp_ns = _shift_serialized_stamp(serialize_message(odom), offset_ns)
+    shifted = deserialize_message(data, Odometry)
+    assert (shifted.header.stamp.sec, shifted.header.stamp.nanosec) == (1_700_000_004, 150_000_000)
+    assert stamp_ns == 1_700_000_004_150_000_000
+    assert shifted.header.frame_id == "odom" and shifted.pose.pose.position.x == 12.5
+    assert _starts_with_header(Odometry) and _starts_with_header(CompressedImage)
+    assert not _starts_with_header(String)

@@ -143,18 +143,25 @@ def max_answer_tokens(n_pairs: int = FUTURE_STEPS) -> int:
     return 2 + n_pairs * (2 * number + 3) + 2 * (n_pairs - 1)
 
 
-def greedy_decode(grammar: TrajectoryGrammar, first_logits: np.ndarray, next_logits: Callable[[int], np.ndarray]) -> list[int]:
+def greedy_decode(grammar: TrajectoryGrammar, first_logits: np.ndarray, next_logits: Callable[[list[int]], np.ndarray]) -> list[int]:
     """Token ids of the constrained greedy answer.
 
-    ``first_logits`` are the logits after the prompt; ``next_logits(token_id)`` feeds one chosen
-    token to the model and returns the logits for the following position. The model is not run for
-    the token that completes the grammar. Raises ``DecodingError`` when no valid answer can be made.
+    ``first_logits`` are the logits after the prompt; ``next_logits(token_ids)`` appends tokens to
+    the model's context and returns the logits for the position after the last. A chosen token is
+    fed together with the tokens the grammar then forces (the only allowed token in their state,
+    such as ``), (`` between pairs), so a model call is spent only where the model has a choice; the
+    answer is the same as one token per call. The model is not run after the token that completes
+    the grammar. Raises ``DecodingError`` when no valid answer can be made.
     """
     state, logits, tokens = START, first_logits, []
-    for _ in range(grammar.max_tokens):
+    while len(tokens) < grammar.max_tokens:
         token, state = grammar.choose(state, logits)
-        tokens.append(token)
+        feed = [token]
+        while state != DONE and (forced := grammar.transitions(state)).token_ids.size == 1:
+            feed.append(int(forced.token_ids[0]))
+            state = forced.next_states[0]
+        tokens += feed
         if state == DONE:
             return tokens
-        logits = next_logits(token)
+        logits = next_logits(feed)
     raise DecodingError(f"answer not complete after {grammar.max_tokens} tokens")

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from evodrive_ros.core.preprocessing import ImageSpec
+
 
 @dataclass
 class PlannerInput:
@@ -35,5 +37,6 @@ class PlanResult:
 
 class Planner(Protocol):
     model_id: str  # identity reported in diagnostics (name + ONNX hash prefix)
+    image_spec: ImageSpec | None  # the size the model sees (inputs may already be decoded at it), None: any
 
     def plan(self, inputs: PlannerInput) -> PlanResult: ...

@@ -16,6 +16,7 @@ from evodrive_ros.runtime.interface import PlannerInput, PlanResult
 
 class KinematicPlanner:
     model_id = "kinematic-ctrv"
+    image_spec = None
 
     def plan(self, inputs: PlannerInput) -> PlanResult:
         start = time.perf_counter()

@@ -35,20 +35,29 @@ class ModelEngine(Protocol):
         """Run the prompt ([1, L] ids, [1, L, hidden] features at image tokens, [3, 1, L] positions),
         keep its KV cache, return the next-token logits [vocab]."""
 
-    def decode(self, token_id: int, position: int) -> np.ndarray:
-        """Append one token at a text position (same on all M-RoPE axes); return the next logits."""
+    def decode(self, token_ids: Sequence[int], position: int) -> np.ndarray:
+        """Append text tokens at consecutive positions from ``position`` (same on all M-RoPE axes);
+        return the logits after the last."""
 
 
 class KvCacheEngine:
     """The :class:`ModelEngine` bookkeeping every backend shares: decoder feeds by name and the KV
-    cache kept as host arrays between steps. A backend supplies its two graph runners."""
+    cache kept as host arrays between steps. A backend supplies its two graph runners.
+
+    The prompt's text before the first image (system message, the start of the user turn) is the
+    same every frame, and so are its positions, hence its keys and values: they are computed once
+    and each prefill runs only the rest of the prompt on top of them.
+    """
 
     def __init__(self, manifest: ModelManifest) -> None:
         arch = manifest.architecture
         self.input_names, self.output_names = decoder_io_names(arch.num_layers)
         self.hidden_size = arch.hidden_size
-        self._empty_past = np.zeros((1, arch.num_kv_heads, 0, arch.head_dim), dtype=np.float32)
+        self.image_token_id = arch.image_token_id
+        self._empty_past = [np.zeros((1, arch.num_kv_heads, 0, arch.head_dim), dtype=np.float32)] * (len(self.input_names) - 3)
         self._past: list[np.ndarray] = []
+        self._prefix_ids: np.ndarray | None = None
+        self._prefix_past: list[np.ndarray] = []
 
     def run_vision(self, pixel_values: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -60,12 +69,27 @@ class KvCacheEngine:
         return self.run_vision(pixel_values.astype(np.float32, copy=False))
 
     def prefill(self, input_ids: np.ndarray, image_embeds: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        return self._step(input_ids, image_embeds, positions, [self._empty_past] * (len(self.input_names) - 3))
+        n = self._constant_prefix_length(input_ids, positions)
+        if n == 0:
+            return self._step(input_ids, image_embeds, positions, self._empty_past)
+        if self._prefix_ids is None or not np.array_equal(self._prefix_ids, input_ids[0, :n]):
+            self._step(input_ids[:, :n], image_embeds[:, :n], positions[..., :n], self._empty_past)
+            self._prefix_ids, self._prefix_past = input_ids[0, :n].copy(), self._past
+        return self._step(input_ids[:, n:], image_embeds[:, n:], positions[..., n:], self._prefix_past)
 
-    def decode(self, token_id: int, position: int) -> np.ndarray:
-        ids = np.array([[token_id]], dtype=np.int64)
-        embeds = np.zeros((1, 1, self.hidden_size), dtype=np.float32)
-        return self._step(ids, embeds, np.full((3, 1, 1), position, dtype=np.int64), self._past)
+    def _constant_prefix_length(self, input_ids: np.ndarray, positions: np.ndarray) -> int:
+        """Tokens before the first image whose positions are plain text positions (0, 1, ...), at
+        least one short of the whole prompt so the last position's logits are always computed."""
+        images = np.flatnonzero(input_ids[0] == self.image_token_id)
+        n = int(images[0]) if images.size else input_ids.shape[1] - 1
+        n = min(n, input_ids.shape[1] - 1)
+        return n if np.all(positions[..., :n] == np.arange(n)) else 0
+
+    def decode(self, token_ids: Sequence[int], position: int) -> np.ndarray:
+        ids = np.array([token_ids], dtype=np.int64)
+        embeds = np.zeros((1, ids.shape[1], self.hidden_size), dtype=np.float32)
+        positions = np.broadcast_to(np.arange(position, position + ids.shape[1]), (3, 1, ids.shape[1]))
+        return self._step(ids, embeds, np.ascontiguousarray(positions, dtype=np.int64), self._past)
 
     def _step(self, ids: np.ndarray, embeds: np.ndarray, positions: np.ndarray, past: list[np.ndarray]) -> np.ndarray:
         outputs = self.run_decoder(dict(zip(self.input_names, [ids, embeds, positions, *past])))
@@ -101,7 +125,7 @@ class VlaPlanner:
     ) -> None:
         self.engine = engine
         self.tokenizer = tokenizer
-        self.spec = spec
+        self.spec = self.image_spec = spec
         self.cameras = tuple(cameras)
         self.image_token_id = image_token_id
         self.hidden_size = hidden_size
@@ -138,8 +162,15 @@ class VlaPlanner:
             image_embeds[0, input_ids[0] == self.image_token_id] = features
             logits = self.engine.prefill(input_ids, image_embeds, positions[:, None, :])
             lap("prefill")
-            step = iter(range(next_position, next_position + self.grammar.max_tokens))
-            tokens = greedy_decode(self.grammar, logits, lambda token: self.engine.decode(token, next(step)))
+            position = next_position
+
+            def feed(token_ids: list[int]) -> np.ndarray:
+                nonlocal position
+                logits = self.engine.decode(token_ids, position)
+                position += len(token_ids)
+                return logits
+
+            tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
             waypoints = decode_text(text)

@@ -86,7 +86,7 @@ def encode_example(
     if answer is not None:
         answer_ids = tokenizer(prompts.answer_turn_tail(answer), add_special_tokens=False)["input_ids"]
         ids, labels = ids + answer_ids, labels + answer_ids
-    pixel_values, grid = preprocess_images([load_rgb(p) for p in image_paths], spec)
+    pixel_values, grid = preprocess_images([load_rgb(p, spec) for p in image_paths], spec)
     input_ids = np.asarray(ids, dtype=np.int64)
     image_token_id = tokenizer.convert_tokens_to_ids(prompts.IMAGE_PAD)
     return {

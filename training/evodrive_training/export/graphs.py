@@ -6,7 +6,8 @@ Both reuse the model's own modules and weights; only the parts that do not trace
   data-dependent ``torch.split``. For a fixed camera count and image size the window layout is a
   constant, so the window permutation, the rotary tables and a per-patch window id are computed once
   here with transformers' own helpers; attention then runs as one SDPA call per image (images are
-  batched, they never attend to each other) with a block-diagonal mask from the window ids.
+  batched, they never attend to each other) with a block-diagonal mask from the window ids. The
+  patch embedding is written as the matrix product it is.
 * ``DecoderWithCache``: one graph for prefill (past length 0) and single-token decode (past length
   N): token embeddings with the image features in place of ``<|image_pad|>``, the decoder layers
   with an explicit causal mask and KV cache in and out, logits of the last position only.
@@ -51,13 +52,19 @@ class FixedGridVision(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         n, p = self.n_images, self.patches_per_image
-        x = self.visual.patch_embed(pixel_values).reshape(n, p, -1)[:, self.patch_order]
+        x = self._embed_patches(pixel_values).reshape(n, p, -1)[:, self.patch_order]
         for index, block in enumerate(self.visual.blocks):
             mask = None if index in self.visual.fullatt_block_indexes else self.window_mask
             x = x + self._attention(block.attn, block.norm1(x), mask)
             x = x + block.mlp(block.norm2(x))
         merged = self.visual.merger(x).reshape(n, p // self.visual.spatial_merge_unit, -1)
         return merged[:, self.merged_restore].reshape(-1, merged.shape[-1])
+
+    def _embed_patches(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The patch embedding's Conv3d has stride = kernel, so it is one matrix product with the
+        flattened kernel (same patch layout); CPU runtimes run that ~10x faster than a 3-D conv."""
+        weight = self.visual.patch_embed.proj.weight
+        return pixel_values.to(weight.dtype) @ weight.reshape(weight.shape[0], -1).T
 
     def _attention(self, attn: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         n, p, width = x.shape

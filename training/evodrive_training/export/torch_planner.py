@@ -7,6 +7,7 @@ Same prompt, preprocessing and constrained decoding as the ONNX/TensorRT planner
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +46,12 @@ class TorchEngine:
         return self._logits(embeds, hf_positions)
 
     @torch.inference_mode()
-    def decode(self, token_id: int, position: int) -> np.ndarray:
+    def decode(self, token_ids: Sequence[int], position: int) -> np.ndarray:
         """``position`` is ignored: transformers' rule (cache length + rope delta) is used instead."""
-        embeds = self.model.get_input_embeddings()(torch.tensor([[token_id]]))
-        hf_position = torch.full((3, 1, 1), self.cache.get_seq_length() + self.rope_delta)
-        return self._logits(embeds, hf_position)
+        embeds = self.model.get_input_embeddings()(torch.tensor([list(token_ids)]))
+        first = self.cache.get_seq_length() + self.rope_delta
+        hf_positions = torch.arange(first, first + len(token_ids)).expand(3, 1, -1)
+        return self._logits(embeds, hf_positions)
 
     def _logits(self, embeds: torch.Tensor, positions: torch.Tensor) -> np.ndarray:
         out = self.model.model.language_model(inputs_embeds=embeds, position_ids=positions, cache=self.cache, use_cache=True)

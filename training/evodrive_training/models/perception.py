@@ -55,7 +55,7 @@ class PerceptionDataset(torch.utils.data.Dataset):
         return len(self.camera_paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        pixels, grid = preprocess_images([load_rgb(self.dataroot / p) for p in self.camera_paths[index]], self.spec)
+        pixels, grid = preprocess_images([load_rgb(self.dataroot / p, self.spec) for p in self.camera_paths[index]], self.spec)
         target = coarse_occupancy(self.occupancy_bits[index], self.cells)
         return {"pixel_values": torch.from_numpy(pixels), "image_grid_thw": torch.from_numpy(grid), "target": torch.from_numpy(target)}
 
