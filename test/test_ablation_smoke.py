@@ -25,11 +25,11 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert entry["n_samples"] > 0 and 0 <= entry["n_unparsed"] <= entry["n_samples"]
         assert _finite([entry["train_minutes"]])
         if method.kind == "baseline":
-            assert entry["perception_probe_iou"] is None
+            assert entry["perception_probe"] is None
         else:
-            assert 0.0 <= entry["perception_probe_iou"] <= 1.0
+            assert 0.0 <= entry["perception_probe"]["iou"] <= 1.0
     assert result["methods"]["cv"]["n_unparsed"] == 0  # baselines always produce a plan
-    assert 0.0 <= result["config"]["pretrained_encoder_probe_iou"] <= 1.0
+    assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
     assert result["config"]["train_scenes"] >= 1 and "stage_seconds" in result["config"]
     assert "| + visual anchoring (full EvoDriveVLA) |" in (reports / "ablation.md").read_text()
     assert (out / "models" / "evodrive" / "config.json").is_file() and (out / "models" / PRETRAINED / "config.json").is_file()

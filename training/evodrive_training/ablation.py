@@ -46,8 +46,8 @@ class Plan:
     camera_hw: tuple[int, int] = (112, 196)  # rendered size = model input size: 28 visual tokens per camera
     pretrain_epochs: int = 1
     pretrain_batch: int = 16
-    probe_train_samples: int = 384  # a fixed random subset of train fits the probe (IoU is on all of val)
-    probe_epochs: int = 2
+    probe_train_samples: int = 384  # a fixed random subset of train fits the probe (scored on all of val)
+    probe_steps: int = 400
     probe_batch: int = 32
     probe_cells: int = 16
     teacher_steps: int = 500
@@ -60,7 +60,7 @@ class Plan:
     ego_mlp_epochs: int = 300
 
 
-QUICK_PLAN = Plan(train_scenes=2, val_scenes=1, scene_duration_s=6.0, camera_hw=(56, 84), pretrain_epochs=1, probe_epochs=1,
+QUICK_PLAN = Plan(train_scenes=2, val_scenes=1, scene_duration_s=6.0, camera_hw=(56, 84), pretrain_epochs=1, probe_steps=5,
                   teacher_steps=2, student_steps=2, batch_size=2, max_new_tokens=4, ego_mlp_epochs=5)
 
 
@@ -83,6 +83,7 @@ TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future)", "teache
 BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ego_mlp", "ego-status MLP", "baseline"))
 METHODS = (*BASELINES, *STUDENTS, TEACHER)
 PRETRAINED = "pretrained"  # the perception-pretrained model every student and the teacher start from
+UNTRAINED = "untrained"  # the same tiny model freshly initialised: the perception probe's floor
 
 
 @dataclass
@@ -242,21 +243,20 @@ def evaluate(ws: Workspace, method: Method) -> None:
 
 
 def probe(ws: Workspace, key: str) -> None:
-    """Linear occupancy probe on the frozen vision encoder of ``key``: fit on train, IoU on val."""
-    import torch
+    """Linear occupancy probe on the frozen vision encoder of ``key``: fitted on a train subset, scored on val."""
+    from tqdm import tqdm
 
-    from evodrive_training.models.perception import probe_iou, train_occupancy
-    from evodrive_training.models.presets import image_spec, load_pretrained
+    from evodrive_training.models.perception import encode_views, fit_linear_probe, probe_metrics
+    from evodrive_training.models.presets import build_tiny, image_spec, load_pretrained
 
-    model, _ = load_pretrained(ws.model(key))
+    model, _ = build_tiny(ws.plan.camera_hw, seed=ws.plan.seed) if key == UNTRAINED else load_pretrained(ws.model(key))
     spec = image_spec(model)
-    torch.manual_seed(ws.plan.seed)
-    head = occupancy_probe(ws, model)
-    train_loader = perception_batches(ws, "train", spec, ws.plan.probe_batch, shuffle=True, limit=ws.plan.probe_train_samples)
-    train_occupancy(model.model.visual, head, epochs_of(train_loader, ws.plan.probe_epochs, f"probe {key}"), train_encoder=False)
-    iou = probe_iou(model.model.visual, head, perception_batches(ws, "val", spec, ws.plan.probe_batch, shuffle=False))
+    encode = lambda split, limit=None: encode_views(model.model.visual, tqdm(  # noqa: E731
+        perception_batches(ws, split, spec, ws.plan.probe_batch, shuffle=False, limit=limit), desc=f"probe {key} ({split})", unit="batch"))
+    fit, held_out = encode("train", ws.plan.probe_train_samples), encode("val")
+    head = fit_linear_probe(*fit, steps=ws.plan.probe_steps, seed=ws.plan.seed)
     ws.probe(key).parent.mkdir(parents=True, exist_ok=True)
-    ws.probe(key).write_text(json.dumps({"iou": iou}) + "\n")
+    ws.probe(key).write_text(json.dumps(probe_metrics(head, fit, held_out)) + "\n")
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -268,13 +268,13 @@ def report(ws: Workspace, report_dir: Path) -> dict:
     methods = {}
     for method in METHODS:
         entry = {"label": method.label, **read(ws.metrics(method.key))}
-        entry["perception_probe_iou"] = None if method.kind == "baseline" else read(ws.probe(method.key))["iou"]
+        entry["perception_probe"] = None if method.kind == "baseline" else read(ws.probe(method.key))
         train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.key}"
         entry["train_minutes"] = round(ws.seconds.get(train_stage, math.nan) / 60, 2)
         methods[method.key] = entry
     result = {
         "config": {**asdict(ws.plan), "preset": "tiny", "synthetic_version": SYNTH_VERSION, "val": "separate synthetic world (val_seed)",
-                   "pretrained_encoder_probe_iou": read(ws.probe(PRETRAINED))["iou"], "stage_seconds": ws.seconds,
+                   "probe_references": {key: read(ws.probe(key)) for key in (PRETRAINED, UNTRAINED)}, "stage_seconds": ws.seconds,
                    "total_minutes": round(sum(ws.seconds.values()) / 60, 1), "work_dir": str(ws.root)},
         "methods": methods,
     }
@@ -298,15 +298,24 @@ def markdown(result: dict) -> str:
     ]
     for protocol in PROTOCOLS:
         lines += [f"## {protocol.upper()} protocol", "",
-                  "| method | L2 1s | L2 2s | L2 3s | L2 avg | col 1s | col 2s | col 3s | col avg | unparsed | probe IoU | train min |",
-                  "|---|" + "---|" * 11]
+                  "| method | L2 1s | L2 2s | L2 3s | L2 avg | col 1s | col 2s | col 3s | col avg | unparsed | probe AP | probe IoU | train min |",
+                  "|---|" + "---|" * 12]
         for entry in result["methods"].values():
             numbers = [*entry[protocol]["L2"], *entry[protocol]["collision"]]
-            iou = "–" if entry["perception_probe_iou"] is None else f"{entry['perception_probe_iou']:.3f}"
+            probed = entry["perception_probe"]
+            perception = "– | –" if probed is None else f"{probed['ap']:.3f} | {probed['iou']:.3f}"
             lines.append(f"| {entry['label']} | " + " | ".join(f"{v:.2f}" for v in numbers)
-                         + f" | {entry['n_unparsed']}/{entry['n_samples']} | {iou} | {entry['train_minutes']:.1f} |")
+                         + f" | {entry['n_unparsed']}/{entry['n_samples']} | {perception} | {entry['train_minutes']:.1f} |")
         lines.append("")
-    lines.append(f"Occupancy probe IoU of the pretrained encoder before any fine-tuning (reference): {config['pretrained_encoder_probe_iou']:.3f}")
+    references = config["probe_references"]
+    lines.append(
+        "Perception probe (a linear occupancy head on the frozen visual tokens, fitted on train, scored on val; "
+        f"{config['probe_cells']}x{config['probe_cells']} BEV cells at +0.5 s): average precision over cells, chance = "
+        f"the positive rate {references[PRETRAINED]['positive_rate']:.3f}; IoU at the threshold best on the fitting data. "
+        f"References: the perception-pretrained encoder every model starts from AP {references[PRETRAINED]['ap']:.3f} / "
+        f"IoU {references[PRETRAINED]['iou']:.3f}; the same encoder untrained AP {references[UNTRAINED]['ap']:.3f} / "
+        f"IoU {references[UNTRAINED]['iou']:.3f}."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -341,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     for method in METHODS:
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
-    for key in (PRETRAINED, *(m.key for m in (*STUDENTS, TEACHER))):
+    for key in (UNTRAINED, PRETRAINED, *(m.key for m in (*STUDENTS, TEACHER))):
         ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
 
     report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))

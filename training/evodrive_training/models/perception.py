@@ -1,12 +1,15 @@
 """Perception that self-anchoring can protect: occupancy pretraining and a linear probe.
 
 A freshly built tiny vision encoder knows nothing, so anchoring the student to its "pre-fine-tuning"
-encoder would protect nothing. ``train_occupancy(..., train_encoder=True)`` first teaches the tiny
-encoder to see: from its merged visual tokens of the six cameras, predict a coarse bird's-eye-view
-occupancy grid of the other road users (the cached 200×200 grid at +0.5 s, max-pooled to
-``cells``×``cells``). With ``train_encoder=False`` the same code fits a linear probe on frozen
-tokens; ``probe_iou`` then measures how much perception an encoder keeps (e.g. after SFT vs after
-anchored distillation).
+encoder would protect nothing. ``train_occupancy`` first teaches the tiny encoder to see: from its
+merged visual tokens of the six cameras, predict a coarse bird's-eye-view occupancy grid of the other
+road users (the cached 200×200 grid at +0.5 s, max-pooled to ``cells``×``cells``).
+
+The probe measures how much of that an encoder keeps (after SFT, after anchored distillation, ...):
+the encoder is frozen and run once over the data, a linear head is fitted on the cached tokens until
+it converges (occupied cells are rare, so they are up-weighted in the loss), and it is scored on
+held-out samples by average precision over all cells (threshold-free; chance = the positive rate)
+and by IoU at the threshold that is best on the probe's own fitting data.
 """
 
 from __future__ import annotations
@@ -95,13 +98,64 @@ def train_occupancy(
 
 
 @torch.no_grad()
-def probe_iou(visual: nn.Module, probe: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]]) -> float:
-    """Intersection over union of thresholded predictions (0.5) with the targets, over all batches."""
+def encode_views(visual: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-encoder tokens [N, N_v, D] and occupancy targets [N, cells, cells] of every batch."""
     visual.eval()
-    inter = union = 0.0
+    tokens, targets = [], []
     for batch in batches:
-        predicted = probe(sample_tokens(visual, batch).float()) > 0
-        target = batch["target"] > 0.5
-        inter += float((predicted & target).sum())
-        union += float((predicted | target).sum())
-    return inter / union if union else 1.0
+        tokens.append(sample_tokens(visual, batch).float())
+        targets.append(batch["target"])
+    return torch.cat(tokens), torch.cat(targets)
+
+
+def fit_linear_probe(
+    tokens: torch.Tensor, targets: torch.Tensor, steps: int = 400, lr: float = 3e-3, batch_size: int = 64, seed: int = 0
+) -> OccupancyProbe:
+    """A linear occupancy head fitted on cached frozen tokens (mini-batch AdamW, rare positives up-weighted)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    probe = OccupancyProbe(tokens.shape[1], tokens.shape[2], targets.shape[-1])
+    positive = float(targets.mean().clamp(1e-4, 0.5))
+    pos_weight = torch.tensor((1 - positive) / positive)
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=1e-2)
+    for _ in range(steps):
+        index = torch.randint(len(tokens), (min(batch_size, len(tokens)),), generator=generator)
+        loss = nn.functional.binary_cross_entropy_with_logits(probe(tokens[index]), targets[index], pos_weight=pos_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return probe.eval()
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the precision-recall curve (step-wise, as in information retrieval); NaN without positives."""
+    order = np.argsort(-scores.ravel(), kind="stable")
+    hits = labels.ravel()[order].astype(bool)
+    if not hits.any():
+        return float("nan")
+    precision_at_hits = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
+    return float(precision_at_hits.mean())
+
+
+def best_iou_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The logit threshold with the highest IoU on (scores, labels): tuned on the probe's fitting data."""
+    candidates = np.quantile(scores, np.linspace(0.0, 0.999, 200))
+    return float(max(candidates, key=lambda t: iou(scores > t, labels)))
+
+
+def iou(predicted: np.ndarray, labels: np.ndarray) -> float:
+    union = np.logical_or(predicted, labels).sum()
+    return float(np.logical_and(predicted, labels).sum() / union) if union else 1.0
+
+
+@torch.no_grad()
+def probe_scores(probe: OccupancyProbe, tokens: torch.Tensor) -> np.ndarray:
+    return probe(tokens).numpy()
+
+
+def probe_metrics(probe: OccupancyProbe, fit: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+    """Held-out AP and IoU (threshold tuned on the fitting data), with the held-out positive rate (chance AP)."""
+    threshold = best_iou_threshold(probe_scores(probe, fit[0]), fit[1].numpy() > 0.5)
+    scores, labels = probe_scores(probe, held_out[0]), held_out[1].numpy() > 0.5
+    return {"ap": average_precision(scores, labels), "iou": iou(scores > threshold, labels),
+            "threshold": threshold, "positive_rate": float(labels.mean())}
