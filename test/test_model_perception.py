@@ -60,5 +60,5 @@ def test_pretraining_updates_the_encoder(tmp_path):
     visual = model.model.visual
     before = visual.patch_embed.proj.weight.clone()
     probe = OccupancyProbe(batch["pixel_values"].shape[0] // 8, model.config.text_config.hidden_size, cells=4)
-    train_occupancy(visual, probe, [batch] * 2, train_encoder=True)
+    train_occupancy(visual, probe, [batch] * 2, positive_rate=0.5)
     assert not torch.equal(visual.patch_embed.proj.weight, before)
