@@ -26,11 +26,20 @@ class ImageDecodeError(ValueError):
     """An image message we cannot turn into an RGB frame; the message is the diagnostic key."""
 
 
+def _supported_compression(fmt: str) -> bool:
+    """``format`` as drivers write it: empty, a codec (``jpeg``), or image_transport's
+    ``"<encoding>; <codec> compressed <encoding>"`` (``compressedDepth`` and 16-bit sources refused)."""
+    parts = [p.strip().lower() for p in fmt.split(";")]
+    if len(parts) == 1:
+        return parts[0] in ("", *SUPPORTED_FORMATS)
+    source, transport = parts[0], parts[1].split()
+    return source in SUPPORTED_ENCODINGS and bool(transport) and transport[0] in SUPPORTED_FORMATS
+
+
 def message_to_rgb(msg: Image | CompressedImage, spec: ImageSpec | None = None) -> np.ndarray:
     """H x W x 3 uint8 RGB (at the model's size with ``spec``), or ``ImageDecodeError``."""
     if isinstance(msg, CompressedImage):
-        fmt = msg.format.split(";")[0].strip().lower()
-        if fmt and fmt not in SUPPORTED_FORMATS:
+        if not _supported_compression(msg.format):
             raise ImageDecodeError(f"unsupported_format:{msg.format}")
         try:
             if spec is not None:

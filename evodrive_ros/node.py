@@ -114,7 +114,7 @@ class ReceivedImage:
     """A camera message and its decoding (at the model's input size), started when it arrived."""
 
     msg: Image | CompressedImage
-    rgb: Future[np.ndarray]
+    rgb: Future[np.ndarray] | None  # None when no model is loaded (no cycle will use it)
 
 
 class PlannerNode(Node):
@@ -206,9 +206,14 @@ class PlannerNode(Node):
         stamp_s = stamp_seconds(msg.header.stamp)
         if stamp_s == self.cameras.latest_stamp(camera):
             return  # a repeated frame: the buffer keeps the first, so do not decode this one
-        # JPEG decoding releases the GIL: it runs in the pool as frames arrive, off the cycle's path.
-        decoding = self._decode_pool.submit(message_to_rgb, msg, self.planner.image_spec if self.planner else None)
-        self.cameras.add(camera, stamp_s, ReceivedImage(msg, decoding))
+        # Decoding (JPEG releases the GIL) runs in the pool as frames arrive, off the cycle's path;
+        # frames pushed out of the buffer before their turn are never decoded.
+        decoding = None
+        if self.planner is not None:
+            decoding = self._decode_pool.submit(message_to_rgb, msg, getattr(self.planner, "image_spec", None))
+        for dropped in self.cameras.add(camera, stamp_s, ReceivedImage(msg, decoding)):
+            if dropped.rgb is not None:
+                dropped.rgb.cancel()
         if camera == self.config["anchor_camera"]:
             with self.stats.lock:
                 self.stats.windows["input_delay_ms"].append((self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3)
@@ -307,6 +312,10 @@ class PlannerNode(Node):
                 images = {name: received.rgb.result() for name, received in frame_set.frames.items()}
             except ImageDecodeError as exc:
                 self.stats.skip(str(exc).split(":")[0])
+                return
+            except Exception as exc:  # e.g. decoding cancelled under overload: skip, never crash
+                self.get_logger().warning(f"image decoding failed: {exc!r}", throttle_duration_sec=5.0)
+                self.stats.skip("image_decode_error")
                 return
             decode_wait_ms = (time.perf_counter() - start) * 1e3
             inputs = PlannerInput(

@@ -140,11 +140,13 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     recording = Recording()
     clock_ns = [0]
     offset_ns = 0  # realtime mode: recorded stamp + offset = published stamp
-    wall0 = bag_t0 = 0
+    wall0 = bag_t0 = 0  # wall0 stays 0 until playback starts
 
     def bag_time_now() -> int:
         if args.mode == "lockstep":
             return clock_ns[0]
+        if not wall0:
+            return bag_t0
         return bag_t0 + int((time.time_ns() - wall0) * (args.rate if args.mode == "scaled" else 1.0))
 
     if out_bag.exists():
@@ -154,9 +156,12 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     out_connections = {}
 
     write_lock = threading.Lock()  # inputs are recorded by the main thread, outputs by the executor's
+    writer_closed = threading.Event()
 
     def record(topic: str, msgtype: str, msg: Any, t_ns: int) -> None:
         with write_lock:
+            if writer_closed.is_set():  # a late output after the end
+                return
             if topic not in out_connections:
                 out_connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
             writer.write(out_connections[topic], t_ns, msg if isinstance(msg, bytes) else serialize_message(msg))
@@ -205,23 +210,24 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
                     qos = reliable
                 publishers[conn.id] = (node.create_publisher(msg_class, conn.topic, qos), conn)
             odom_topic = params["odom_topic"]
+            bag_t0 = reader.start_time
             if not _wait_for_planner(odom_topic, publishers):
                 print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
                 return None
-            bag_t0 = reader.start_time
             wall0 = time.time_ns()
             offset_ns = wall0 - bag_t0 if args.mode == "realtime" else 0
             odom_times, odom_xy = [], []
             frame_cameras: dict[int, set[str]] = {}
             anchor_topic = camera_topics[cameras.index(params["anchor_camera"])]
             played = [c for c in reader.connections if c.id in publishers]
+            patch_in_place = {c.id for c in played if _starts_with_header(publishers[c.id][0].msg_type)}
             total = sum(c.msgcount for c in played)
             for conn, t_bag, raw in tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"):
                 if args.mode != "lockstep":
                     delay = (wall0 + (t_bag - bag_t0) / (args.rate if args.mode == "scaled" else 1.0) - time.time_ns()) * 1e-9
                     time.sleep(max(delay, 0.0))
                 publisher, _ = publishers[conn.id]
-                if _starts_with_header(publisher.msg_type):  # images stay bytes: no (de)serialization
+                if conn.id in patch_in_place:  # images stay bytes: no (de)serialization
                     data, stamp_ns = _shift_serialized_stamp(raw, offset_ns)
                 else:
                     msg = deserialize_message(raw, publisher.msg_type)
@@ -248,7 +254,9 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     finally:
         executor.shutdown()
         spinner.join(timeout=5.0)
-        writer.close()
+        with write_lock:
+            writer.close()
+            writer_closed.set()
         node.destroy_node()
         rclpy.try_shutdown()
     return summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)

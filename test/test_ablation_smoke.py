@@ -27,7 +27,9 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         if method.kind == "baseline":
             assert entry["perception_probe"] is None
         else:
-            assert 0.0 <= entry["perception_probe"]["iou"] <= 1.0
+            probed = entry["perception_probe"]
+            assert 0.0 <= probed["iou"] <= 1.0 and 0.0 < probed["positive_rate"] < 1.0
+            assert probed["ap_ci95"][0] <= probed["ap"] <= probed["ap_ci95"][1]
     assert result["methods"]["cv"]["n_unparsed"] == 0  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
     assert result["config"]["train_scenes"] >= 1 and "stage_seconds" in result["config"]

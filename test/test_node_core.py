@@ -32,6 +32,9 @@ def test_mono_becomes_grey_rgb_and_jpeg_is_close() -> None:
     assert mono.shape == RGB.shape and np.array_equal(mono[..., 1], RGB[..., 0])
     jpeg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", RGB[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
     assert np.abs(message_to_rgb(jpeg).astype(int) - RGB).mean() < 3.0
+    for fmt in ("bgr8; jpeg compressed bgr8", "rgb8; jpeg compressed bgr8", ""):  # image_transport's form, unset
+        jpeg.format = fmt
+        assert np.abs(message_to_rgb(jpeg).astype(int) - RGB).mean() < 3.0
 
 
 @pytest.mark.parametrize(
@@ -39,6 +42,7 @@ def test_mono_becomes_grey_rgb_and_jpeg_is_close() -> None:
     [
         (CompressedImage(format="jpeg", data=b"\xff\xd8garbage"), "corrupt_image"),
         (CompressedImage(format="h264", data=b"\x00"), "unsupported_format"),
+        (CompressedImage(format="16UC1; compressedDepth png", data=b"\x00"), "unsupported_format"),
         (Image(height=2, width=2, encoding="16UC1", step=4, data=bytes(8)), "unsupported_encoding"),
         (Image(height=2, width=2, encoding="rgb8", step=6, data=bytes(5)), "corrupt_image"),
     ],
@@ -75,6 +79,16 @@ def test_camera_sync_picks_closest_frames_and_never_replans_the_same_anchor() ->
     assert buffers.select("A", 10.5, 0.3, 0.05, None) == "stale_camera"
     buffers.add("A", 10.10, "late")
     assert buffers.select("A", 10.1, 0.3, 0.05, None) == "camera_skew:B"
+
+
+def test_camera_buffers_hand_back_what_they_drop() -> None:
+    """The node cancels the decoding of frames the buffer lets go."""
+    buffers: CameraBuffers[str] = CameraBuffers(["A"], depth=2)
+    assert buffers.add("A", 1.0, "f1") == [] and buffers.add("A", 2.0, "f2") == []
+    assert buffers.add("A", 2.0, "again") == ["again"]  # a repeated stamp is not kept
+    assert buffers.add("A", 3.0, "f3") == ["f1"]  # depth 2: the oldest goes
+    assert buffers.add("A", 0.5, "reset") == ["f2", "f3"]  # time went backwards: start over
+    assert buffers.latest_stamp("A") == 0.5
 
 
 def test_ego_state_from_a_constant_turn() -> None:

@@ -150,8 +150,9 @@ def greedy_decode(grammar: TrajectoryGrammar, first_logits: np.ndarray, next_log
     the model's context and returns the logits for the position after the last. A chosen token is
     fed together with the tokens the grammar then forces (the only allowed token in their state,
     such as ``), (`` between pairs), so a model call is spent only where the model has a choice; the
-    answer is the same as one token per call. The model is not run after the token that completes
-    the grammar. Raises ``DecodingError`` when no valid answer can be made.
+    answer is the same as one token per call (the logits at forced positions are not computed, so
+    they are not checked for NaN either). The model is not run after the token that completes the
+    grammar. Raises ``DecodingError`` when no valid answer can be made.
     """
     state, logits, tokens = START, first_logits, []
     while len(tokens) < grammar.max_tokens:

@@ -18,7 +18,7 @@ Frame = TypeVar("Frame")
 @dataclass(frozen=True)
 class FrameSet(Generic[Frame]):
     stamp_s: float  # the anchor camera's stamp: the time the plan is for
-    frames: dict[str, Frame]  # camera name -> frame (undecoded message)
+    frames: dict[str, Frame]  # camera name -> frame (whatever the caller buffers, e.g. a message and its decoding)
     stamps: dict[str, float]
 
 
@@ -29,14 +29,19 @@ class CameraBuffers(Generic[Frame]):
         self.cameras = list(cameras)
         self._frames: dict[str, deque[tuple[float, Frame]]] = {c: deque(maxlen=depth) for c in self.cameras}
 
-    def add(self, camera: str, stamp_s: float, frame: Frame) -> None:
+    def add(self, camera: str, stamp_s: float, frame: Frame) -> list[Frame]:
+        """Keep ``frame``; returns the frames it pushed out (or ``[frame]`` for a repeated stamp)."""
         buffer = self._frames[camera]
+        dropped: list[Frame] = []
         if buffer and stamp_s <= buffer[-1][0]:
-            if stamp_s < buffer[-1][0]:  # time went backwards (bag loop, sim reset): start over
-                buffer.clear()
-            else:
-                return
+            if stamp_s == buffer[-1][0]:
+                return [frame]
+            dropped = [f for _, f in buffer]  # time went backwards (bag loop, sim reset): start over
+            buffer.clear()
+        if len(buffer) == buffer.maxlen:
+            dropped.append(buffer[0][1])
         buffer.append((stamp_s, frame))
+        return dropped
 
     def latest_stamp(self, camera: str) -> float | None:
         buffer = self._frames[camera]

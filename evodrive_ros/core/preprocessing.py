@@ -95,7 +95,7 @@ def decode_image(data: bytes | np.ndarray, spec: ImageSpec | None = None) -> np.
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     flag = cv2.IMREAD_COLOR
-    if spec is not None and (size := jpeg_size(buffer[:65536].tobytes())) is not None:
+    if spec is not None and (size := jpeg_size(buffer.tobytes())) is not None:
         flag = _REDUCED_READ[decode_scale(*size, spec)]
     image = cv2.imdecode(buffer, flag) if buffer.size else None
     if image is None:

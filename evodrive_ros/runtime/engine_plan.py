@@ -27,7 +27,8 @@ def default_cache_dir() -> Path:
 
 def graph_profiles(manifest: ModelManifest) -> dict[str, Profile]:
     """Shapes each graph's engine must accept. Vision is static; the decoder covers prefill
-    (seq up to the max prompt, past 0) and decode (seq 1, past up to the max sequence)."""
+    (seq up to the max prompt, past 0 or the cached prompt prefix) and decode (a few tokens a call,
+    past up to the max sequence)."""
     arch, spec = manifest.architecture, manifest.image
     patches = len(manifest.cameras) * spec.grid_thw[1] * spec.grid_thw[2]
     vision_shape = (patches, spec.patch_dim)

@@ -7,11 +7,12 @@ holds either 6 finite waypoints or an explicit error, never a partial or non-fin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from evodrive_ros.core.preprocessing import ImageSpec
+if TYPE_CHECKING:
+    from evodrive_ros.core.preprocessing import ImageSpec
 
 
 @dataclass

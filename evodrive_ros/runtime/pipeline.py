@@ -26,7 +26,7 @@ from evodrive_ros.runtime.mrope import mrope_positions
 
 
 class ModelEngine(Protocol):
-    """The model, split where a runtime can cache: vision once, prefill once, then one token a step."""
+    """The model, split where a runtime can cache: vision once, prefill once, then a few tokens a call."""
 
     def encode_images(self, pixel_values: np.ndarray) -> np.ndarray:
         """float32 [patches, patch_dim] -> image features [visual tokens, hidden]."""

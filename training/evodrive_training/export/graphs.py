@@ -8,9 +8,10 @@ Both reuse the model's own modules and weights; only the parts that do not trace
   here with transformers' own helpers; attention then runs as one SDPA call per image (images are
   batched, they never attend to each other) with a block-diagonal mask from the window ids. The
   patch embedding is written as the matrix product it is.
-* ``DecoderWithCache``: one graph for prefill (past length 0) and single-token decode (past length
-  N): token embeddings with the image features in place of ``<|image_pad|>``, the decoder layers
-  with an explicit causal mask and KV cache in and out, logits of the last position only.
+* ``DecoderWithCache``: one graph for any S new tokens on top of P cached ones (the prompt's fixed
+  prefix with P = 0, the rest of the prompt on that prefix, decode steps of one or more tokens):
+  token embeddings with the image features in place of ``<|image_pad|>``, the decoder layers with
+  an explicit causal mask and KV cache in and out, logits of the last position only.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class DecoderWithCache(nn.Module):
     The layers' weights and norms are the model's own; the attention is written out with every
     reshape in literal sizes (batch 1, -1 for sequence lengths). Traced through transformers'
     attention, each layer re-derives its shapes at run time (~240 nodes, mostly Shape/Gather/
-    Concat), which costs more than the arithmetic in a single-token decode step. Grouped-query
+    Concat), which costs more than the arithmetic in a decode step. Grouped-query
     attention folds the query heads of a KV group into the row axis instead of repeating K and V.
     """
 

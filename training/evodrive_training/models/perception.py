@@ -9,7 +9,7 @@ The probe measures how much of that an encoder keeps (after SFT, after anchored 
 the encoder is frozen and run once over the data, a linear head is fitted on the cached tokens until
 it converges (occupied cells are rare, so they are up-weighted in the loss), and it is scored on
 held-out samples by average precision over all cells (threshold-free; chance = the positive rate)
-and by IoU at the threshold that is best on the probe's own fitting data.
+and by IoU at the threshold that is best on a calibration slice of train the head was not fitted on.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def train_occupancy(
     """
     visual.requires_grad_(True).train()
     optimizer = torch.optim.AdamW([*head.parameters(), *visual.parameters()], lr=lr, weight_decay=0.0)
-    pos_weight = None if positive_rate is None else torch.tensor((1 - positive_rate) / positive_rate)
+    rate = None if positive_rate is None else min(max(positive_rate, 1e-4), 0.5)
+    pos_weight = None if rate is None else torch.tensor((1 - rate) / rate)
     losses = []
     for batch in batches:
         loss = nn.functional.binary_cross_entropy_with_logits(head(sample_tokens(visual, batch).float()), batch["target"], pos_weight=pos_weight)
@@ -129,17 +130,22 @@ def fit_linear_probe(
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the precision-recall curve (step-wise, as in information retrieval); NaN without positives."""
-    order = np.argsort(-scores.ravel(), kind="stable")
-    hits = labels.ravel()[order].astype(bool)
-    if not hits.any():
+    """Area under the precision-recall curve, sum of (R_k - R_k-1) * P_k over the distinct score
+    thresholds (tied scores enter together, so the order of cells does not matter); NaN without positives."""
+    scores, labels = scores.ravel(), labels.ravel().astype(bool)
+    if not labels.any():
         return float("nan")
-    precision_at_hits = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
-    return float(precision_at_hits.mean())
+    order = np.argsort(-scores, kind="stable")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
+    true_pos = np.cumsum(labels)[last_of_tie]
+    precision = true_pos / (last_of_tie + 1)
+    recall_gain = np.diff(true_pos, prepend=0) / labels.sum()
+    return float(np.sum(recall_gain * precision))
 
 
 def best_iou_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The logit threshold with the highest IoU on (scores, labels): tuned on the probe's fitting data."""
+    """The logit threshold with the highest IoU on (scores, labels) (use samples the probe was not fitted on)."""
     candidates = np.quantile(scores, np.linspace(0.0, 0.999, 200))
     return float(max(candidates, key=lambda t: iou(scores > t, labels)))
 
@@ -155,11 +161,12 @@ def probe_scores(probe: OccupancyProbe, tokens: torch.Tensor) -> np.ndarray:
 
 
 def probe_metrics(
-    probe: OccupancyProbe, fit: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor], resamples: int = 200
+    probe: OccupancyProbe, calibration: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor], resamples: int = 200
 ) -> dict[str, float]:
-    """Held-out AP (with a 95 % bootstrap interval over held-out samples) and IoU (threshold tuned
-    on the fitting data), and the held-out positive rate (the AP of chance)."""
-    threshold = best_iou_threshold(probe_scores(probe, fit[0]), fit[1].numpy() > 0.5)
+    """Held-out AP (with a 95 % bootstrap interval over held-out samples) and IoU at the threshold
+    best on ``calibration`` (samples the probe was not fitted on), and the held-out positive rate
+    (the AP of chance)."""
+    threshold = best_iou_threshold(probe_scores(probe, calibration[0]), calibration[1].numpy() > 0.5)
     scores, labels = probe_scores(probe, held_out[0]), held_out[1].numpy() > 0.5
     rng = np.random.default_rng(0)
     boot = [average_precision(scores[i], labels[i]) for i in (rng.integers(len(scores), size=len(scores)) for _ in range(resamples))]
