@@ -22,7 +22,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -334,10 +334,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, help="where ablation.json/.md go (default: benchmarks; with --quick: OUT/report)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke version (a few samples and steps; numbers meaningless)")
     parser.add_argument("--fresh", action="store_true", help="delete the work directory first and redo every stage")
+    parser.add_argument("--seed", type=int, default=Plan.seed,
+                        help="seed of the model initialisation, data order and dropout (the synthetic worlds keep their seeds); "
+                             "run again with another --seed and --out to see the seed variance")
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = QUICK_PLAN if args.quick else Plan()
+    plan = replace(QUICK_PLAN if args.quick else Plan(), seed=args.seed)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
