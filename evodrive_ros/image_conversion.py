@@ -43,7 +43,7 @@ def message_to_rgb(msg: Image | CompressedImage, spec: ImageSpec | None = None) 
             raise ImageDecodeError(f"unsupported_format:{msg.format}")
         try:
             if spec is not None:
-                return decode_image(np.frombuffer(msg.data, dtype=np.uint8), spec)
+                return decode_image(msg.data, spec)
             bgr = _bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
             if bgr is None or bgr.ndim != 3 or bgr.size == 0:
                 raise ImageDecodeError("corrupt_image")

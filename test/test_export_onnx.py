@@ -98,7 +98,7 @@ def test_engine_logits_match_pytorch(planners) -> None:
     inputs = planner_input(1)
     from evodrive_ros.core.preprocessing import preprocess_images
 
-    pixel_values, _ = preprocess_images([inputs.images[c] for c in ort_planner.cameras], ort_planner.spec)
+    pixel_values, _ = preprocess_images([inputs.images[c] for c in ort_planner.cameras], ort_planner.image_spec)
     features = [p.engine.encode_images(pixel_values) for p in planners]
     np.testing.assert_allclose(features[0], features[1], atol=LOGIT_ATOL)
     ids = ort_planner.prompt_ids(inputs)
@@ -115,7 +115,7 @@ def test_engine_logits_match_pytorch(planners) -> None:
 def _prompt_feeds(planner, inputs):
     from evodrive_ros.core.preprocessing import preprocess_images
 
-    pixel_values, _ = preprocess_images([inputs.images[c] for c in planner.cameras], planner.spec)
+    pixel_values, _ = preprocess_images([inputs.images[c] for c in planner.cameras], planner.image_spec)
     ids = planner.prompt_ids(inputs)
     positions, next_position = mrope_positions(ids, planner.image_token_id, [(4, 7)] * 6)
     embeds = np.zeros((1, ids.shape[1], planner.hidden_size), dtype=np.float32)

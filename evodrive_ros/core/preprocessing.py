@@ -20,6 +20,7 @@ levels. Training (``load_rgb``) and the vehicle (the node's image conversion) bo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +61,12 @@ class ImageSpec:
         return 3 * self.temporal_patch_size * self.patch_size**2
 
 
+Buffer = Any  # an object exposing the buffer protocol (typing.Buffer needs Python 3.12)
 _REDUCED_READ = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 _JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
 
 
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
+def jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(height, width) from a JPEG's frame header, or None when ``data`` is not a readable JPEG."""
     if data[:2] != b"\xff\xd8":
         return None
@@ -88,14 +90,13 @@ def decode_scale(height: int, width: int, spec: ImageSpec) -> int:
     return max(fits, default=1)
 
 
-def decode_image(data: bytes | np.ndarray, spec: ImageSpec | None = None) -> np.ndarray:
-    """Encoded image bytes (JPEG, PNG, ...) -> RGB uint8; with ``spec``, at the model's size.
-
-    Raises ``ValueError`` for data that does not decode.
+def decode_image(data: Buffer, spec: ImageSpec | None = None) -> np.ndarray:
+    """Encoded image bytes (JPEG, PNG, ...; any buffer: bytes, a message's array, a uint8 array) ->
+    RGB uint8; with ``spec``, at the model's size. Raises ``ValueError`` for data that does not decode.
     """
-    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    buffer = np.frombuffer(data, dtype=np.uint8)
     flag = cv2.IMREAD_COLOR
-    if spec is not None and (size := jpeg_size(buffer.tobytes())) is not None:
+    if spec is not None and (size := jpeg_size(memoryview(buffer))) is not None:
         flag = _REDUCED_READ[decode_scale(*size, spec)]
     image = cv2.imdecode(buffer, flag) if buffer.size else None
     if image is None:

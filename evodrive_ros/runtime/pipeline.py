@@ -125,7 +125,7 @@ class VlaPlanner:
     ) -> None:
         self.engine = engine
         self.tokenizer = tokenizer
-        self.spec = self.image_spec = spec
+        self.image_spec = spec
         self.cameras = tuple(cameras)
         self.image_token_id = image_token_id
         self.hidden_size = hidden_size
@@ -136,7 +136,7 @@ class VlaPlanner:
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 
     def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
-        return prompt_ids(self.tokenizer, self.spec, len(self.cameras), inputs)
+        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs)
 
     def plan(self, inputs: PlannerInput) -> PlanResult:
         timings: dict[str, float] = {}
@@ -152,7 +152,7 @@ class VlaPlanner:
             missing = [c for c in self.cameras if c not in inputs.images]
             if missing:
                 raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
-            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.spec, self._pool.map)
+            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.image_spec, self._pool.map)
             input_ids = self.prompt_ids(inputs)
             positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
             lap("preprocess")

@@ -77,6 +77,12 @@ def sample_tokens(visual: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Te
     return tokens.view(batch["target"].shape[0], -1, tokens.shape[-1])
 
 
+def positive_weight(positive_rate: float) -> torch.Tensor:
+    """BCE weight (1 - p) / p of occupied cells (p clamped to [1e-4, 0.5]): balances rare positives."""
+    rate = min(max(positive_rate, 1e-4), 0.5)
+    return torch.tensor((1 - rate) / rate)
+
+
 def train_occupancy(
     visual: nn.Module, head: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]], lr: float = 1e-3, positive_rate: float | None = None
 ) -> list[float]:
@@ -87,8 +93,7 @@ def train_occupancy(
     """
     visual.requires_grad_(True).train()
     optimizer = torch.optim.AdamW([*head.parameters(), *visual.parameters()], lr=lr, weight_decay=0.0)
-    rate = None if positive_rate is None else min(max(positive_rate, 1e-4), 0.5)
-    pos_weight = None if rate is None else torch.tensor((1 - rate) / rate)
+    pos_weight = None if positive_rate is None else positive_weight(positive_rate)
     losses = []
     for batch in batches:
         loss = nn.functional.binary_cross_entropy_with_logits(head(sample_tokens(visual, batch).float()), batch["target"], pos_weight=pos_weight)
@@ -117,8 +122,7 @@ def fit_linear_probe(
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     probe = OccupancyProbe(tokens.shape[1], tokens.shape[2], targets.shape[-1])
-    positive = float(targets.mean().clamp(1e-4, 0.5))
-    pos_weight = torch.tensor((1 - positive) / positive)
+    pos_weight = positive_weight(float(targets.mean()))
     optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=1e-2)
     for _ in range(steps):
         index = torch.randint(len(tokens), (min(batch_size, len(tokens)),), generator=generator)
