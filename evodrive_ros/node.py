@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -30,10 +31,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float64, String
@@ -68,6 +70,7 @@ _CLOCK_JUMP_BACK_S = 1.0
 # The inference thread gives up the GIL in every model call (~30 per plan) and must win it back from
 # the executor thread; at the default 5 ms switch interval that wait alone added ~30 ms per plan.
 _GIL_SWITCH_INTERVAL_S = 0.0005
+_STOP_POLL_S = 0.1  # longest a stop request waits for the spin loop to notice it
 
 
 def load_configured_planner(config: dict[str, Any]) -> Planner | None:
@@ -404,20 +407,30 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; exits 0 on SIGINT/SIGTERM, 2 on a bad configuration."""
+    """Console entry point; exits 0 on SIGINT/SIGTERM, 2 on a bad configuration.
+
+    Signals only set a flag that the spin loop checks between waits. rclpy's own handlers shut the
+    context down from the signal, which races with the executor building its next wait set and then
+    ends the process with an RCLError (exit 1) about once in twenty stops under load.
+    """
     sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    rclpy.init(args=argv if argv is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         node = PlannerNode()
     except (ParameterError, rclpy.exceptions.ParameterException) as exc:
         print(f"{NODE_NAME}: invalid parameters: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=_STOP_POLL_S)
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

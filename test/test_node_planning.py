@@ -18,7 +18,8 @@ import pytest
 DRIVER = Path(__file__).with_name("ros_input_driver.py")
 
 
-def run_scenario(env: dict[str, str], scenario: str, seconds: float = 3.0, *params: str) -> tuple[dict, int]:
+def run_scenario(env: dict[str, str], scenario: str, seconds: float = 3.0, *params: str) -> dict:
+    """Drive the node through one scenario; the node must survive it and stop cleanly on SIGTERM."""
     args = ["-p", "backend:=kinematic", *[x for p in params for x in ("-p", p)]]
     planner = subprocess.Popen(
         [sys.executable, "-m", "evodrive_ros.node", "--ros-args", *args],
@@ -33,7 +34,8 @@ def run_scenario(env: dict[str, str], scenario: str, seconds: float = 3.0, *para
     finally:
         planner.send_signal(signal.SIGTERM)
         _, err = planner.communicate(timeout=20)
-    return json.loads(driver.stdout.strip().splitlines()[-1]), planner.returncode
+    assert planner.returncode == 0, err
+    return json.loads(driver.stdout.strip().splitlines()[-1])
 
 
 def assert_all_paths_valid(result: dict) -> None:
@@ -43,8 +45,7 @@ def assert_all_paths_valid(result: dict) -> None:
 
 
 def test_nominal_input_gives_paths_stamped_with_camera_time_in_odom(ros_env: dict[str, str]) -> None:
-    result, rc = run_scenario(ros_env, "nominal", 3.0)
-    assert rc == 0
+    result = run_scenario(ros_env, "nominal", 3.0)
     paths = result["paths"]
     assert len(paths) >= 10, result["diagnostics"]
     assert {p["frame"] for p in paths} == {"odom"}
@@ -75,8 +76,7 @@ def test_nominal_input_gives_paths_stamped_with_camera_time_in_odom(ros_env: dic
 def test_faults_are_diagnosed_and_nothing_invalid_is_published(
     ros_env: dict[str, str], scenario: str, reason: str, params: tuple[str, ...]
 ) -> None:
-    result, rc = run_scenario(ros_env, scenario, 3.0, *params)
-    assert rc == 0
+    result = run_scenario(ros_env, scenario, 3.0, *params)
     assert int(result["diagnostics"].get(reason, 0)) > 0, result["diagnostics"]
     assert_all_paths_valid(result)
     if scenario in ("corrupt_jpeg", "missing_camera", "nan_odometry", "wrong_encoding"):
