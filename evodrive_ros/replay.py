@@ -11,6 +11,8 @@ With ``--model`` (or ``--backend kinematic``) the node is started as a separate 
 at the end; otherwise the bag is played into a node that is already running. The node's outputs and
 the inputs as played go to the rosbag2 folder ``OUT/replay_bag`` (one MCAP file; Foxglove / RViz); the plans are scored against the
 ego's actual future path from the bag's odometry; ``OUT/summary.json`` and ``OUT/replay.png``.
+Ctrl-C (or SIGTERM) ends playback early: what was played is still recorded, scored and summarised
+(``"interrupted": true``), and the command exits with 130.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ OUTPUT_TOPICS = {
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
 _PLAN_WAIT_S = 10.0
+EXIT_INTERRUPTED = 130  # the shell's convention for a command ended by SIGINT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,9 +83,13 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     args.out.mkdir(parents=True, exist_ok=True)
     planner = _start_planner(args) if start_node else None
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = play(args, out_bag)
+        summary = play(args, out_bag, stop)
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if planner is not None:
             planner.send_signal(signal.SIGTERM)
             try:
@@ -90,11 +97,14 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 planner.kill()
     if summary is None:
-        return 1
+        return EXIT_INTERRUPTED if stop.is_set() else 1
     if planner is not None:
         summary["planner_exit_code"] = planner.returncode
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(format_summary(summary))
+    if summary["interrupted"]:
+        print("evodrive replay: interrupted; the summary covers what was played", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0 if summary["invalid_paths"] == 0 else 1
 
 
@@ -116,13 +126,18 @@ def _message_class(msgtype: str) -> type:
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
-def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
-    """Play the bag, record the node's outputs, return the summary (None if the node never came up)."""
+def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict[str, Any] | None:
+    """Play the bag, record the node's outputs, return the summary (None if the node never came up).
+
+    ``stop`` ends playback early. rclpy's own signal handlers are off: they shut the context down
+    under the player mid-publish, which lost the summary of everything played so far.
+    """
     import rclpy
     from builtin_interfaces.msg import Time as TimeMsg
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from rclpy.serialization import deserialize_message, serialize_message
+    from rclpy.signals import SignalHandlerOptions
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -135,7 +150,7 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
     params = load_params_file(default_params_file())
     cameras, camera_topics = params["camera_names"], params["camera_topics"]
     typestore = get_typestore(Stores.ROS2_KILTED)
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("evodrive_replay")
     recording = Recording()
     clock_ns = [0]
@@ -211,8 +226,9 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
                 publishers[conn.id] = (node.create_publisher(msg_class, conn.topic, qos), conn)
             odom_topic = params["odom_topic"]
             bag_t0 = reader.start_time
-            if not _wait_for_planner(odom_topic, publishers):
-                print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
+            if not _wait_for_planner(odom_topic, publishers, stop):
+                if not stop.is_set():
+                    print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
                 return None
             wall0 = time.time_ns()
             offset_ns = wall0 - bag_t0 if args.mode == "realtime" else 0
@@ -222,7 +238,11 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
             played = [c for c in reader.connections if c.id in publishers]
             patch_in_place = {c.id for c in played if _starts_with_header(publishers[c.id][0].msg_type)}
             total = sum(c.msgcount for c in played)
+            last_t_bag = bag_t0
             for conn, t_bag, raw in tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"):
+                if stop.is_set():
+                    break
+                last_t_bag = t_bag
                 if args.mode != "lockstep":
                     delay = (wall0 + (t_bag - bag_t0) / (args.rate if args.mode == "scaled" else 1.0) - time.time_ns()) * 1e-9
                     time.sleep(max(delay, 0.0))
@@ -246,11 +266,11 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
                     seen = frame_cameras.setdefault(stamp_ns, set())
                     seen.add(conn.topic)
                     if args.mode == "lockstep" and len(seen) == len(camera_topics):
-                        _lockstep_plan(clock_pub, clock_ns, stamp_ns, recording, to_time)
+                        _lockstep_plan(clock_pub, clock_ns, stamp_ns, recording, to_time, stop)
                     if len(frame_cameras) > 50:  # forget old frame sets
                         frame_cameras.pop(min(frame_cameras))
-            duration_s = (reader.end_time - reader.start_time) * 1e-9
-            time.sleep(2.0)  # last outputs and one more diagnostics message
+            duration_s = (last_t_bag - bag_t0) * 1e-9
+            stop.wait(2.0)  # last outputs and one more diagnostics message
     finally:
         executor.shutdown()
         spinner.join(timeout=5.0)
@@ -259,17 +279,18 @@ def play(args: argparse.Namespace, out_bag: Path) -> dict[str, Any] | None:
             writer_closed.set()
         node.destroy_node()
         rclpy.try_shutdown()
-    return summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)
+    summary = summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)
+    summary["interrupted"] = stop.is_set()
+    return summary
 
 
-def _wait_for_planner(odom_topic: str, publishers: dict) -> bool:
+def _wait_for_planner(odom_topic: str, publishers: dict, stop: threading.Event) -> bool:
     odom_pubs = [p for p, conn in publishers.values() if conn.topic == odom_topic]
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if odom_pubs and odom_pubs[0].get_subscription_count() > 0:
-            time.sleep(0.5)  # let the remaining subscriptions match
-            return True
-        time.sleep(0.1)
+            return not stop.wait(0.5)  # let the remaining subscriptions match
+        stop.wait(0.1)
     return False
 
 
@@ -306,7 +327,9 @@ def _shift_stamps(msg: Any, offset_ns: int) -> int | None:
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def _lockstep_plan(clock_pub: Any, clock_ns: list[int], frame_ns: int, recording: Recording, to_time) -> None:
+def _lockstep_plan(
+    clock_pub: Any, clock_ns: list[int], frame_ns: int, recording: Recording, to_time, stop: threading.Event
+) -> None:
     """Advance /clock in small steps until the node plans the frame set stamped ``frame_ns``."""
     from rosgraph_msgs.msg import Clock
 
@@ -314,7 +337,7 @@ def _lockstep_plan(clock_pub: Any, clock_ns: list[int], frame_ns: int, recording
     planned = lambda: any(abs(t - wanted) < 1e-6 for t in recording.plan_times[-3:])  # noqa: E731
     step_ns, limit_ns = 5_000_000, frame_ns + 60_000_000
     deadline = time.monotonic() + _PLAN_WAIT_S
-    while not planned() and time.monotonic() < deadline:
+    while not planned() and time.monotonic() < deadline and not stop.is_set():
         if clock_ns[0] < limit_ns:
             clock_ns[0] += step_ns
             clock_pub.publish(Clock(clock=to_time(clock_ns[0])))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -81,13 +83,44 @@ def test_replay_plans_every_frame_and_scores_them(ros_env: dict[str, str], drive
     assert summary["l2_at_m"]["1s"] < 0.3
     assert summary["planner_exit_code"] == 0
     assert (out / "replay.png").stat().st_size > 10_000
+    assert recorded_topics(summary["outputs"]["mcap"]) >= {"/planning/path", "/odom"}
+
+
+def recorded_topics(mcap_path: str) -> set[str]:
+    """Topics in an MCAP file, read back by the mcap library (fails on a file left unfinished)."""
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory
 
-    with open(summary["outputs"]["mcap"], "rb") as f:
-        topics = {channel.topic for _, channel, _, _ in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages()
-                  if channel.topic in ("/planning/path", "/odom")}
-    assert topics == {"/planning/path", "/odom"}
+    with open(mcap_path, "rb") as f:
+        return {channel.topic for _, channel, _, _ in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages()}
+
+
+def test_ctrl_c_ends_the_replay_with_what_was_played_recorded_and_scored(
+    ros_env: dict[str, str], drive_bag: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "replay"
+    # a quarter of the recorded pace: 16 s of playback, interrupted 3 s after it starts
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "evodrive_ros.cli", "replay", str(drive_bag), "--backend", "kinematic",
+         "--mode", "scaled", "--rate", "0.25", "--out", str(out)],
+        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    err = b""
+    deadline = time.monotonic() + 90
+    while b"replay:" not in err and replay.poll() is None and time.monotonic() < deadline:
+        err += replay.stderr.read1(4096)  # the progress bar appears once the node is subscribed
+    time.sleep(3.0)
+    replay.send_signal(signal.SIGINT)
+    stdout, rest = replay.communicate(timeout=60)
+    err = (err + rest).decode(errors="replace")
+    assert replay.returncode == 130, stdout.decode() + err
+    assert "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    assert 0.0 < summary["duration_s"] < 3.5  # bag time played, of 4 s
+    assert summary["paths"] > 0 and summary["invalid_paths"] == 0
+    assert summary["planner_exit_code"] == 0
+    assert recorded_topics(summary["outputs"]["mcap"]) >= {"/planning/path", "/odom"}
 
 
 def test_replay_of_a_missing_bag_is_one_clear_error(tmp_path: Path) -> None:
