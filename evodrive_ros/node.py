@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -58,6 +57,7 @@ from evodrive_ros.planner_params import (
     load_params_file,
 )
 from evodrive_ros.runtime.interface import Planner, PlannerInput
+from evodrive_ros.stop_signals import stop_on_signals
 
 _PARAM_TYPES = {
     str: Parameter.Type.STRING,
@@ -213,7 +213,7 @@ class PlannerNode(Node):
         # frames pushed out of the buffer before their turn are never decoded.
         decoding = None
         if self.planner is not None:
-            decoding = self._decode_pool.submit(message_to_rgb, msg, getattr(self.planner, "image_spec", None))
+            decoding = self._decode_pool.submit(message_to_rgb, msg, self.planner.image_spec)
         for dropped in self.cameras.add(camera, stamp_s, ReceivedImage(msg, decoding)):
             if dropped.rgb is not None:
                 dropped.rgb.cancel()
@@ -407,32 +407,25 @@ class PlannerNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; exits 0 on SIGINT/SIGTERM, 2 on a bad configuration.
-
-    Signals only set a flag that the spin loop checks between waits. rclpy's own handlers shut the
-    context down from the signal, which races with the executor building its next wait set and then
-    ends the process with an RCLError (exit 1) about once in twenty stops under load.
-    """
+    """Console entry point; exits 0 on SIGINT/SIGTERM (see ``stop_signals``), 2 on a bad configuration."""
     sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=argv if argv is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        node = PlannerNode()
-    except (ParameterError, rclpy.exceptions.ParameterException) as exc:
-        print(f"{NODE_NAME}: invalid parameters: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=_STOP_POLL_S)
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    with stop_on_signals() as stop:
+        try:
+            node = PlannerNode()
+        except (ParameterError, rclpy.exceptions.ParameterException) as exc:
+            print(f"{NODE_NAME}: invalid parameters: {exc}", file=sys.stderr)
+            rclpy.try_shutdown()
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=_STOP_POLL_S)
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
     return 0
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from evodrive_ros.planner_params import default_params_file, load_params_file
+from evodrive_ros.stop_signals import stop_on_signals
 
 OUTPUT_TOPICS = {
     "/planning/path": "nav_msgs/msg/Path",
@@ -83,19 +84,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     args.out.mkdir(parents=True, exist_ok=True)
     planner = _start_planner(args) if start_node else None
-    stop = threading.Event()
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = play(args, out_bag, stop)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if planner is not None:
-            planner.send_signal(signal.SIGTERM)
-            try:
-                planner.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                planner.kill()
+    with stop_on_signals() as stop:
+        try:
+            summary = play(args, out_bag, stop)
+        finally:
+            if planner is not None:
+                planner.send_signal(signal.SIGTERM)
+                try:
+                    planner.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    planner.kill()
     if summary is None:
         return EXIT_INTERRUPTED if stop.is_set() else 1
     if planner is not None:
@@ -129,8 +127,7 @@ def _message_class(msgtype: str) -> type:
 def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict[str, Any] | None:
     """Play the bag, record the node's outputs, return the summary (None if the node never came up).
 
-    ``stop`` ends playback early. rclpy's own signal handlers are off: they shut the context down
-    under the player mid-publish, which lost the summary of everything played so far.
+    ``stop`` ends playback early (rclpy's own signal handlers are off: see ``stop_signals``).
     """
     import rclpy
     from builtin_interfaces.msg import Time as TimeMsg
