@@ -1,7 +1,8 @@
 """Greedy decoding constrained to the ``text`` codec's grammar, shared by every backend.
 
 The grammar is ``[(x,y), (x,y), ...]`` with exactly ``FUTURE_STEPS`` pairs, each number
-``-?D{1,3}.DD`` (no leading zeros, |value| < 1000 m), then the end. A character-level state machine
+``-?D{1,3}.D…D`` with the codec's number of decimals (no leading zeros, |value| < 1000 m), then the
+end. Tokens may hold a whole number (the tiny tokenizer's number tokens) or single characters. A character-level state machine
 decides which characters may come next; a token is allowed in a state when every character of its
 text is accepted from that state, it does not run past the end, and the state it leads to can still
 be completed with this vocabulary (no dead ends). Per state, the allowed token ids and the state each
@@ -20,7 +21,7 @@ import numpy as np
 from evodrive_ros.core.conventions import FUTURE_STEPS
 
 MAX_INT_DIGITS = 3
-DECIMALS = 2
+DECIMALS = 2  # the paper's codec
 _GRAMMAR_CHARS = frozenset("0123456789.-,()[] ")
 
 # A state is (phase, pair index, coordinate index, digits so far in the current part).
@@ -33,7 +34,7 @@ class DecodingError(RuntimeError):
     """Constrained decoding could not finish (no allowed token, non-finite logits, step limit)."""
 
 
-def step_char(state: State, ch: str, n_pairs: int = FUTURE_STEPS) -> State | None:
+def step_char(state: State, ch: str, n_pairs: int = FUTURE_STEPS, decimals: int = DECIMALS) -> State | None:
     """The state after ``ch``, or None when the grammar does not allow ``ch`` here."""
     phase, pair, coord, n = state
     digit = ch.isdigit() and ch.isascii()
@@ -54,7 +55,7 @@ def step_char(state: State, ch: str, n_pairs: int = FUTURE_STEPS) -> State | Non
     if phase == "int0":  # a leading zero must be followed by the decimal point
         return ("frac", pair, coord, 0) if ch == "." else None
     if phase == "frac":
-        if n < DECIMALS:
+        if n < decimals:
             return ("frac", pair, coord, n + 1) if digit else None
         if coord == 0:
             return ("sign", pair, 1, 0) if ch == "," else None
@@ -83,8 +84,9 @@ class TrajectoryGrammar:
     their literal text; they never match the grammar).
     """
 
-    def __init__(self, token_texts: Sequence[str], n_pairs: int = FUTURE_STEPS) -> None:
+    def __init__(self, token_texts: Sequence[str], n_pairs: int = FUTURE_STEPS, decimals: int = DECIMALS) -> None:
         self.n_pairs = n_pairs
+        self.decimals = decimals
         self.vocab_size = len(token_texts)
         # Only tokens made of grammar characters can ever be allowed; scanning just those keeps a
         # 150 k vocabulary cheap.
@@ -110,7 +112,7 @@ class TrajectoryGrammar:
         for ch in text:
             if state == DONE:
                 return None
-            state = step_char(state, ch, self.n_pairs)
+            state = step_char(state, ch, self.n_pairs, self.decimals)
             if state is None:
                 return None
         return state
@@ -134,12 +136,12 @@ class TrajectoryGrammar:
 
     @property
     def max_tokens(self) -> int:
-        return max_answer_tokens(self.n_pairs)
+        return max_answer_tokens(self.n_pairs, self.decimals)
 
 
-def max_answer_tokens(n_pairs: int = FUTURE_STEPS) -> int:
+def max_answer_tokens(n_pairs: int = FUTURE_STEPS, decimals: int = DECIMALS) -> int:
     """Upper bound on the tokens of a complete answer: its longest text, as every token adds >= 1 character."""
-    number = 1 + MAX_INT_DIGITS + 1 + DECIMALS
+    number = 1 + MAX_INT_DIGITS + 1 + decimals
     return 2 + n_pairs * (2 * number + 3) + 2 * (n_pairs - 1)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_ros.core.trajectory_codec import CODECS, TrajectoryCodec
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "model.json"
@@ -62,6 +63,11 @@ class ModelManifest:
     max_sequence_length: int  # prompt + answer tokens the decoder graph is exported/profiled for
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    prior: str | None = None  # the kinematic plan the codec's answers correct (must match the codec)
+
+    @property
+    def trajectory_codec(self) -> TrajectoryCodec:
+        return CODECS[self.codec]
 
     def graph_path(self, model_dir: str | Path, name: str) -> Path:
         return Path(model_dir) / self.graphs[name].file
@@ -99,11 +105,15 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
             architecture=Architecture(**{**data["architecture"], "vision_full_attention_blocks": tuple(data["architecture"]["vision_full_attention_blocks"])}),
             max_sequence_length=int(data["max_sequence_length"]),
             provenance=data.get("provenance", {}),
+            prior=data.get("prior"),
         )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: invalid manifest ({exc})") from exc
-    if manifest.codec != "text":
-        raise ValueError(f"{path}: codec {manifest.codec!r} is not supported (expected 'text')")
+    if manifest.codec not in CODECS:
+        raise ValueError(f"{path}: codec {manifest.codec!r} is not supported (expected one of {', '.join(CODECS)})")
+    if manifest.prior != CODECS[manifest.codec].prior:
+        raise ValueError(f"{path}: codec {manifest.codec!r} corrects the {CODECS[manifest.codec].prior} plan, "
+                         f"the manifest says prior {manifest.prior!r}")
     for name in (VISION_GRAPH, DECODER_GRAPH):
         if name not in manifest.graphs:
             raise ValueError(f"{path}: no {name!r} graph listed")

@@ -2,9 +2,10 @@
 
 One implementation of every string the model sees: the system turn, the student and oracle-teacher
 user turns, the refinement hint, the assistant answer, the chat template and the inference prompt.
-All numbers go through ``trajectory_codec`` so that prompt and answer use the paper's convention
-(x to the right, y forward, metres, 2 decimals). Bump ``PROMPT_VERSION`` whenever a string changes:
-a model only understands the prompt version it was trained with.
+All numbers go through a ``TrajectoryCodec`` so that prompt and answer use the paper's convention
+(x to the right, y forward, metres) and the codec's number format (the paper's: 2 decimals). Bump
+``PROMPT_VERSION`` whenever a string changes: a model only understands the prompt version it was
+trained with.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from evodrive_ros.core.conventions import CAMERAS, COMMANDS, FUTURE_STEPS, HISTORY_STEPS
-from evodrive_ros.core.trajectory_codec import format_number
-from evodrive_ros.core.trajectory_codec import encode_text
+from evodrive_ros.core.kinematic_prediction import integrate_dynamics
+from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, ego_to_prompt
 
-PROMPT_VERSION = "evodrive-prompt-1"
+PROMPT_VERSION = "evodrive-prompt-2"
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
@@ -56,7 +57,7 @@ ANSWER_SUFFIX = " These are the future waypoints."
 _COMMAND_TEXT = {"RIGHT": "turn RIGHT", "LEFT": "turn LEFT", "FORWARD": "go FORWARD"}
 
 
-def format_dynamics(dynamics: np.ndarray) -> str:
+def format_dynamics(dynamics: np.ndarray, codec: TrajectoryCodec = PAPER_CODEC) -> str:
     """(N, 4) rows of (speed, longitudinal acc, lateral acc, steer), project convention -> text.
 
     The project's lateral acceleration is positive to the left (REP-103); the prompt, like the
@@ -64,51 +65,61 @@ def format_dynamics(dynamics: np.ndarray) -> str:
     """
     rows = np.asarray(dynamics, dtype=np.float64).reshape(-1, 4).copy()
     rows[:, 2] = -rows[:, 2]
-    return "[" + ", ".join("(" + ",".join(format_number(v) for v in row) + ")" for row in rows) + "]"
+    return "[" + ", ".join("(" + ",".join(codec.format_number(v) for v in row) + ")" for row in rows) + "]"
 
 
-def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str) -> list[str]:
+def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec) -> list[str]:
     """The text both student and teacher receive: history, ego dynamics, goal, rules."""
     history_xy = np.asarray(history_xy, dtype=np.float64).reshape(HISTORY_STEPS, 2)
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {COMMANDS}, got {command!r}")
     return [
         "Here is what you need to know about the drive.",
-        "Past trajectory (positions at -2.0, -1.5, -1.0, -0.5, 0.0 s): " + encode_text(history_xy),
+        "Past trajectory (positions at -2.0, -1.5, -1.0, -0.5, 0.0 s): " + codec.format_points(ego_to_prompt(history_xy)),
         "Past ego state (speed m/s, longitudinal acc m/s^2, lateral acc m/s^2, steering) at the same times: "
-        + format_dynamics(np.asarray(dynamics).reshape(HISTORY_STEPS, 4)),
+        + format_dynamics(np.asarray(dynamics).reshape(HISTORY_STEPS, 4), codec),
         f"Mission goal: {_COMMAND_TEXT[command]}.",
         TRAFFIC_RULES,
     ]
 
 
-def student_user_prompt(history_xy: np.ndarray, dynamics: np.ndarray, command: str) -> str:
+def student_user_prompt(history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec = PAPER_CODEC) -> str:
     """User turn of the student: six current cameras + history text (METHOD §1.3)."""
     cameras = [f"{name}: {IMAGE_PLACEHOLDER}" for name in CAMERAS]
-    return "\n".join(["Camera views of the current moment:", *cameras, *_context_lines(history_xy, dynamics, command), INSTRUCTION])
+    return "\n".join(["Camera views of the current moment:", *cameras, *_context_lines(history_xy, dynamics, command, codec), INSTRUCTION])
 
 
 def teacher_user_prompt(
-    history_xy: np.ndarray, dynamics: np.ndarray, command: str, future_dynamics: np.ndarray
+    history_xy: np.ndarray,
+    dynamics: np.ndarray,
+    command: str,
+    future_dynamics: np.ndarray,
+    codec: TrajectoryCodec = PAPER_CODEC,
+    prior_xy: np.ndarray | None = None,
 ) -> str:
-    """User turn of the oracle teacher: front camera now and +1/+2/+3 s, history, future ego (§2.1)."""
+    """User turn of the oracle teacher: front camera now and +1/+2/+3 s, history, future ego (§2.1).
+
+    With a prior codec the future ego state is also given integrated into a path, written as the
+    codec writes answers (the correction to ``prior_xy``): the privileged future in the form the
+    answer takes, which a tiny model can use where it cannot learn to integrate numbers.
+    """
     cameras = [f"CAM_FRONT {label}: {IMAGE_PLACEHOLDER}" for label in TEACHER_IMAGE_LABELS]
     future = np.asarray(future_dynamics, dtype=np.float64).reshape(FUTURE_STEPS, 4)
-    return "\n".join(
-        [
-            "Front camera views, now and in the future:",
-            *cameras,
-            *_context_lines(history_xy, dynamics, command),
-            "Future ego state (speed, longitudinal acc, lateral acc, steering) at +0.5 ... +3.0 s: "
-            + format_dynamics(future),
-            INSTRUCTION,
-        ]
-    )
+    lines = [
+        "Front camera views, now and in the future:",
+        *cameras,
+        *_context_lines(history_xy, dynamics, command, codec),
+        "Future ego state (speed, longitudinal acc, lateral acc, steering) at +0.5 ... +3.0 s: " + format_dynamics(future, codec),
+    ]
+    if codec.prior is not None:
+        path = integrate_dynamics(np.asarray(dynamics, dtype=np.float64).reshape(HISTORY_STEPS, 4)[-1][None], future[None])[0]
+        lines.append("Future path from the future ego state, as a correction to the draft: " + codec.encode(path, prior_xy))
+    return "\n".join([*lines, INSTRUCTION])
 
 
-def answer_text(future_xy: np.ndarray) -> str:
-    """Assistant target: the trajectory text (paper format) and a fixed sentence."""
-    return encode_text(np.asarray(future_xy, dtype=np.float64).reshape(FUTURE_STEPS, 2)) + ANSWER_SUFFIX
+def answer_text(future_xy: np.ndarray, codec: TrajectoryCodec = PAPER_CODEC, prior_xy: np.ndarray | None = None) -> str:
+    """Assistant target: the trajectory text (in the codec's form) and a fixed sentence."""
+    return codec.encode(np.asarray(future_xy, dtype=np.float64).reshape(FUTURE_STEPS, 2), prior_xy) + ANSWER_SUFFIX
 
 
 def render_turn(role: str, content: str) -> str:

@@ -1,17 +1,29 @@
-"""The ``text`` trajectory codec: the paper's ``[(x1,y1), ..., (x6,y6)]`` answer string.
+"""Trajectory codecs: how a plan is written as model text, and read back.
 
-The text uses the paper's prompt convention (x to the right, y forward, metres, 2 decimals); arrays
-inside the project use the ego frame (x forward, y left). This module is the only place that maps
-between the two for model text.
+A codec fixes the answer's grammar (``[(x,y), ..., (x6,y6)]``), how many decimals every number the
+model reads or writes has, and an optional kinematic *prior*: a plan computed from the ego history
+that the answer corrects (answer = waypoints − prior), so a small model learns a residual instead
+of the whole motion. Two exist:
+
+* ``text``: the paper's — absolute waypoints, 2 decimals, no prior (digit-by-digit numbers in
+  Qwen's tokenizer). The 3B preset's default, and the format of every prediction file.
+* ``ctra-residual``: the tiny preset's — the correction to the constant-turn-rate-and-acceleration
+  plan, 1 decimal (0.1 m), so that every number is one token of the tiny tokenizer.
+
+Text uses the paper's prompt convention (x to the right, y forward, metres); arrays inside the
+project use the ego frame (x forward, y left). This module is the only place that maps between the
+two for model text.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.kinematic_prediction import predict_kinematic
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PAIR = re.compile(rf"\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)")
@@ -33,39 +45,86 @@ def prompt_to_ego(xy_prompt: np.ndarray) -> np.ndarray:
     return np.stack([xy[..., 1], -xy[..., 0]], axis=-1)
 
 
-def format_points(xy_prompt: np.ndarray) -> str:
-    """Points already in prompt convention -> ``[(x,y), (x,y), ...]`` with 2 decimals."""
-    pts = np.asarray(xy_prompt, dtype=np.float64).reshape(-1, 2)
-    return "[" + ", ".join(f"({format_number(x)},{format_number(y)})" for x, y in pts) + "]"
-
-
-def encode_text(xy_ego: np.ndarray) -> str:
-    """Ego-frame waypoints (N, 2) -> answer text in the paper's convention."""
-    return format_points(ego_to_prompt(xy_ego))
-
-
 def parse_points(text: str) -> np.ndarray:
     """All ``(x,y)`` pairs in ``text`` as an (N, 2) array in the text's own convention."""
     pairs = _PAIR.findall(text)
     return np.array([[float(a), float(b)] for a, b in pairs], dtype=np.float64).reshape(-1, 2)
 
 
+@dataclass(frozen=True)
+class TrajectoryCodec:
+    """One way of writing plans and prompt numbers; ``name`` is what a model manifest records."""
+
+    name: str
+    decimals: int
+    prior: str | None = None  # a ``kinematic_prediction`` model whose plan the answer corrects
+
+    def format_number(self, value: float) -> str:
+        """``decimals`` places, never a negative zero (the grammar has one spelling per number)."""
+        text = f"{value:.{self.decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+    def format_points(self, xy_prompt: np.ndarray) -> str:
+        """Points already in prompt convention -> ``[(x,y), (x,y), ...]``."""
+        pts = np.asarray(xy_prompt, dtype=np.float64).reshape(-1, 2)
+        return "[" + ", ".join(f"({self.format_number(x)},{self.format_number(y)})" for x, y in pts) + "]"
+
+    def prior_plan(self, history_xy: np.ndarray, history_valid: np.ndarray | None, dynamics: np.ndarray) -> np.ndarray:
+        """The (6, 2) ego-frame plan the answer is relative to (zeros without a prior)."""
+        if self.prior is None:
+            return np.zeros((FUTURE_STEPS, 2))
+        history_xy = np.asarray(history_xy, dtype=np.float64)
+        valid = np.ones(len(history_xy), dtype=bool) if history_valid is None else np.asarray(history_valid, dtype=bool)
+        return predict_kinematic(self.prior, history_xy[None], valid[None], np.asarray(dynamics, dtype=np.float64)[None])[0]
+
+    def encode(self, future_xy: np.ndarray, prior_xy: np.ndarray | None = None) -> str:
+        """Ego-frame waypoints (6, 2) -> answer text (relative to ``prior_xy`` when the codec has a prior)."""
+        return self.format_points(ego_to_prompt(self._relative(future_xy, prior_xy, -1.0)))
+
+    def decode(self, text: str, prior_xy: np.ndarray | None = None, n_points: int = FUTURE_STEPS) -> np.ndarray:
+        """Answer text -> ego-frame waypoints (n_points, 2); raises ``TrajectoryParseError``.
+
+        Only the first ``n_points`` pairs are used (a model may continue after the answer); fewer
+        pairs, or non-finite values, are an error: a plan is always complete or an explicit failure.
+        """
+        pts = parse_points(text)
+        if len(pts) < n_points:
+            raise TrajectoryParseError(f"expected {n_points} (x,y) waypoints, found {len(pts)} in {text[:80]!r}")
+        pts = pts[:n_points]
+        if not np.all(np.isfinite(pts)):
+            raise TrajectoryParseError(f"non-finite waypoint in {text[:80]!r}")
+        return self._relative(prompt_to_ego(pts), prior_xy, 1.0)
+
+    def _relative(self, xy: np.ndarray, prior_xy: np.ndarray | None, sign: float) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64)
+        if self.prior is None:
+            return xy
+        if prior_xy is None:
+            raise ValueError(f"codec {self.name!r} writes corrections to the {self.prior} plan: give prior_xy")
+        return xy + sign * np.asarray(prior_xy, dtype=np.float64).reshape(xy.shape)
+
+
+PAPER_CODEC = TrajectoryCodec("text", decimals=2)
+RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra")
+CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC)}
+
+
+def get_codec(name: str) -> TrajectoryCodec:
+    if name not in CODECS:
+        raise ValueError(f"unknown trajectory codec {name!r} (known: {', '.join(CODECS)})")
+    return CODECS[name]
+
+
+# The paper's format: prediction files, the evaluation and every writer of absolute waypoints.
+format_number = PAPER_CODEC.format_number
+format_points = PAPER_CODEC.format_points
+
+
+def encode_text(xy_ego: np.ndarray) -> str:
+    """Ego-frame waypoints (N, 2) -> text in the paper's convention and format."""
+    return PAPER_CODEC.format_points(ego_to_prompt(xy_ego))
+
+
 def decode_text(text: str, n_points: int = FUTURE_STEPS) -> np.ndarray:
-    """Answer text -> ego-frame waypoints (n_points, 2); raises ``TrajectoryParseError``.
-
-    Only the first ``n_points`` pairs are used (a model may continue after the answer); fewer pairs,
-    or non-finite values, are an error: a plan is always complete or an explicit failure.
-    """
-    pts = parse_points(text)
-    if len(pts) < n_points:
-        raise TrajectoryParseError(f"expected {n_points} (x,y) waypoints, found {len(pts)} in {text[:80]!r}")
-    pts = pts[:n_points]
-    if not np.all(np.isfinite(pts)):
-        raise TrajectoryParseError(f"non-finite waypoint in {text[:80]!r}")
-    return prompt_to_ego(pts)
-
-
-def format_number(value: float) -> str:
-    """2 decimals, never '-0.00' (the answer grammar has one spelling per number)."""
-    text = f"{value:.2f}"
-    return "0.00" if text == "-0.00" else text
+    """Paper-format text -> ego-frame waypoints (n_points, 2); raises ``TrajectoryParseError``."""
+    return PAPER_CODEC.decode(text, n_points=n_points)

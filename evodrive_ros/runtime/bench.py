@@ -23,7 +23,6 @@ from tokenizers import Tokenizer
 from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.model_manifest import Architecture, ModelManifest, read_manifest
 from evodrive_ros.core.preprocessing import ImageSpec
-from evodrive_ros.core.trajectory_codec import encode_text
 from evodrive_ros.runtime import latency_model as lm
 from evodrive_ros.runtime.interface import PlannerInput
 from evodrive_ros.runtime.loader import available_backends, load_planner
@@ -67,8 +66,9 @@ def measure(planner: VlaPlanner, frames: list[PlannerInput], runs: int, warmup: 
 def model_frame_shape(model_dir: str | Path, manifest: ModelManifest, frame: PlannerInput) -> lm.FrameShape:
     """This model's prompt length for ``frame`` and the token count of a typical answer."""
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / manifest.tokenizer))
-    prompt = prompt_ids(tokenizer, manifest.image, len(manifest.cameras), frame).shape[1]
-    typical = encode_text(np.stack([np.arange(1, 7) * 4.0, np.arange(1, 7) * -0.25], axis=1))
+    codec = manifest.trajectory_codec
+    prompt = prompt_ids(tokenizer, manifest.image, len(manifest.cameras), frame, codec).shape[1]
+    typical = codec.encode(np.stack([np.arange(1, 7) * 4.0, np.arange(1, 7) * -0.25], axis=1), np.zeros((6, 2)))
     answer = len(tokenizer.encode(typical, add_special_tokens=False).ids)
     return lm.FrameShape(len(manifest.cameras), manifest.image, prompt, answer)
 

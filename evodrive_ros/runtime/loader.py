@@ -49,7 +49,8 @@ def load_planner(
     arch = manifest.architecture
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / manifest.tokenizer))
     model_id = f"{Path(model_dir).name}@{manifest.graphs['decoder'].sha256[:12]}/{backend}"
-    return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id)
+    return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id,
+                      manifest.trajectory_codec)
 
 
 def _engine(model_dir: Path, manifest: ModelManifest, backend: str, threads: int | None, precision: str, engine_cache: str | Path | None) -> ModelEngine:

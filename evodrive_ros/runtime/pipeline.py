@@ -20,7 +20,7 @@ from evodrive_ros.core import prompts
 from evodrive_ros.core.constrained_decoding import DecodingError, TrajectoryGrammar, greedy_decode
 from evodrive_ros.core.model_manifest import ModelManifest, decoder_io_names
 from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
-from evodrive_ros.core.trajectory_codec import TrajectoryParseError, decode_text
+from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, TrajectoryParseError
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult
 from evodrive_ros.runtime.mrope import mrope_positions
 
@@ -103,15 +103,19 @@ def token_texts(tokenizer: Tokenizer) -> list[str]:
     return tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
 
 
-def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput) -> np.ndarray:
+def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput, codec: TrajectoryCodec = PAPER_CODEC) -> np.ndarray:
     """Token ids [1, L] of the inference prompt, images expanded to their visual tokens."""
-    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command)
+    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command, codec)
     text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_cameras))
     return np.array([tokenizer.encode(text).ids], dtype=np.int64)
 
 
 class VlaPlanner:
-    """Implements :class:`~evodrive_ros.runtime.interface.Planner` over any :class:`ModelEngine`."""
+    """Implements :class:`~evodrive_ros.runtime.interface.Planner` over any :class:`ModelEngine`.
+
+    The model's codec decides the prompt's number format, the answer grammar and how the answer
+    becomes waypoints (added to the kinematic prior of this frame's history for a prior codec).
+    """
 
     def __init__(
         self,
@@ -122,8 +126,10 @@ class VlaPlanner:
         image_token_id: int,
         hidden_size: int,
         model_id: str,
+        codec: TrajectoryCodec = PAPER_CODEC,
     ) -> None:
         self.engine = engine
+        self.codec = codec
         self.tokenizer = tokenizer
         self.image_spec = spec
         self.cameras = tuple(cameras)
@@ -131,12 +137,12 @@ class VlaPlanner:
         self.hidden_size = hidden_size
         self.model_id = model_id
         self._texts = token_texts(tokenizer)
-        self.grammar = TrajectoryGrammar(self._texts)
+        self.grammar = TrajectoryGrammar(self._texts, decimals=codec.decimals)
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_preprocess")
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 
     def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
-        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs)
+        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec)
 
     def plan(self, inputs: PlannerInput) -> PlanResult:
         timings: dict[str, float] = {}
@@ -173,7 +179,7 @@ class VlaPlanner:
             tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
-            waypoints = decode_text(text)
+            waypoints = self.codec.decode(text, self.codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics))
         except (ValueError, DecodingError, TrajectoryParseError) as exc:
             timings["total"] = (time.perf_counter() - start) * 1e3
             return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)

@@ -3,8 +3,10 @@
 A sequence is ``inference_prompt(user) + answer + <|im_end|>\\n``, tokenised as prompt ids then
 answer ids, so the prompt part is exactly what ``predict`` feeds the model. Labels are −100 on the
 prompt (system, user and the ``<|im_start|>assistant\\n`` header) and the token ids on the answer,
-its suffix sentence, ``<|im_end|>`` and the final newline (METHOD §1.3). ``collate`` right-pads a
-batch of any size; for KD the teacher tensors travel beside the student's with a ``teacher_`` prefix.
+its suffix sentence, ``<|im_end|>`` and the final newline (METHOD §1.3). Numbers and the answer are
+written by the model's trajectory codec; with a prior codec the answer is the correction to the
+sample's kinematic prior. ``collate`` right-pads a batch of any size; for KD the teacher tensors
+travel beside the student's with a ``teacher_`` prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from evodrive_ros.core import prompts
 from evodrive_ros.core.conventions import COMMANDS
 from evodrive_ros.core.driving_samples import SampleSplit
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
+from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec
 
 KINDS = ("student", "teacher", "distill")  # student prompt / teacher prompt / student + teacher_ prompt
 
@@ -38,6 +41,7 @@ class DrivingSample:
     future_mask: np.ndarray  # (6,) bool
     teacher_front_paths: tuple[str, ...] = ()  # CAM_FRONT at +1, +2, +3 s
     future_dynamics: np.ndarray | None = None  # (6, 4), teacher only
+    history_valid: np.ndarray | None = None  # (5,) False where padded before the scene start (None: all valid)
 
     @property
     def teacher_image_paths(self) -> tuple[str, ...]:
@@ -46,6 +50,13 @@ class DrivingSample:
     @property
     def has_full_future(self) -> bool:
         return bool(np.all(self.future_mask))
+
+    def prior_xy(self, codec: TrajectoryCodec) -> np.ndarray:
+        """The codec's kinematic plan from this sample's history (zeros for a codec without prior)."""
+        return codec.prior_plan(self.history_xy, self.history_valid, self.dynamics)
+
+    def answer(self, codec: TrajectoryCodec) -> str:
+        return prompts.answer_text(self.future_xy, codec, self.prior_xy(codec))
 
 
 def samples_from_split(split: SampleSplit) -> list[DrivingSample]:
@@ -62,12 +73,13 @@ def samples_from_split(split: SampleSplit) -> list[DrivingSample]:
             future_mask=a["future_valid"][i],
             teacher_front_paths=tuple(str(p) for p in a["teacher_front_paths"][i]),
             future_dynamics=a["future_dynamics"][i],
+            history_valid=a["history_valid"][i],
         )
         for i in range(len(a["sample_token"]))
     ]
 
 
-SAMPLE_FIELDS_USED = ("sample_token", "camera_paths", "history_xy", "history_dynamics", "command", "future_xy",
+SAMPLE_FIELDS_USED = ("sample_token", "camera_paths", "history_xy", "history_valid", "history_dynamics", "command", "future_xy",
                       "future_valid", "teacher_front_paths", "future_dynamics")
 
 
@@ -98,38 +110,47 @@ def encode_example(
     }
 
 
-def student_user(sample: DrivingSample) -> str:
-    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command)
+def student_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) -> str:
+    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command, codec)
 
 
-def teacher_user(sample: DrivingSample) -> str:
+def teacher_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) -> str:
     if sample.future_dynamics is None or len(sample.teacher_front_paths) != 3:
         raise ValueError(f"sample {sample.token}: the teacher needs 3 future front images and future dynamics")
-    return prompts.teacher_user_prompt(sample.history_xy, sample.dynamics, sample.command, sample.future_dynamics)
+    return prompts.teacher_user_prompt(sample.history_xy, sample.dynamics, sample.command, sample.future_dynamics, codec,
+                                       sample.prior_xy(codec))
 
 
 class DrivingDataset(torch.utils.data.Dataset):
     """Samples with a complete 3 s future (an answer needs all six waypoints)."""
 
-    def __init__(self, samples: Sequence[DrivingSample], dataroot: str | Path, tokenizer: PreTrainedTokenizerBase, spec: ImageSpec, kind: str = "student"):
+    def __init__(
+        self,
+        samples: Sequence[DrivingSample],
+        dataroot: str | Path,
+        tokenizer: PreTrainedTokenizerBase,
+        spec: ImageSpec,
+        kind: str = "student",
+        codec: TrajectoryCodec = PAPER_CODEC,
+    ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.samples = [s for s in samples if s.has_full_future]
         self.dropped = len(samples) - len(self.samples)
-        self.dataroot, self.tokenizer, self.spec, self.kind = Path(dataroot), tokenizer, spec, kind
+        self.dataroot, self.tokenizer, self.spec, self.kind, self.codec = Path(dataroot), tokenizer, spec, kind, codec
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         sample = self.samples[index]
-        answer = prompts.answer_text(sample.future_xy)
+        answer = sample.answer(self.codec)
         paths = lambda rel: [self.dataroot / p for p in rel]  # noqa: E731
         if self.kind == "teacher":
-            return encode_example(self.tokenizer, teacher_user(sample), paths(sample.teacher_image_paths), self.spec, answer)
-        item = encode_example(self.tokenizer, student_user(sample), paths(sample.camera_paths), self.spec, answer)
+            return encode_example(self.tokenizer, teacher_user(sample, self.codec), paths(sample.teacher_image_paths), self.spec, answer)
+        item = encode_example(self.tokenizer, student_user(sample, self.codec), paths(sample.camera_paths), self.spec, answer)
         if self.kind == "distill":
-            teacher = encode_example(self.tokenizer, teacher_user(sample), paths(sample.teacher_image_paths), self.spec, answer)
+            teacher = encode_example(self.tokenizer, teacher_user(sample, self.codec), paths(sample.teacher_image_paths), self.spec, answer)
             item.update({f"teacher_{k}": v for k, v in teacher.items()})
         return item
 

@@ -3,7 +3,10 @@
 Decoding is constrained to the trajectory grammar exactly as on the vehicle (``--unconstrained``
 shows what the raw model writes, e.g. to measure how often it would be unparsable).
 
-Writes ``[{"id": sample_token, "predict": text}, ...]`` (the authors' format) for ``evodrive eval``.
+Writes ``[{"id": sample_token, "predict": text}, ...]`` (the authors' format) for ``evodrive eval``:
+absolute waypoints in the paper's text whatever the model's codec (a correction to a kinematic prior
+is added back to it here, as the runtime does); text that does not parse is written as the model
+wrote it, and the evaluation counts it as unparsed.
 The prompt is exactly the training prompt up to ``<|im_start|>assistant\\n``; every sample of the
 split is predicted (none is skipped), batches are left-padded for generation.
 """
@@ -53,16 +56,17 @@ def run(args: argparse.Namespace) -> int:
 
     from evodrive_ros.core.constrained_decoding import TrajectoryGrammar
     from evodrive_ros.core.driving_samples import load_split
+    from evodrive_ros.core.trajectory_codec import TrajectoryParseError, encode_text
     from evodrive_ros.runtime.pipeline import token_texts
     from evodrive_training.constrained_generation import GrammarLogitsProcessor
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
-    from evodrive_training.models.presets import image_spec, load_pretrained
+    from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_pretrained(args.model)
     model.to(device).eval()
-    spec = image_spec(model)
-    grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer))
+    spec, codec = image_spec(model), codec_of(model)
+    grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=codec.decimals)
     split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
@@ -70,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     for start in tqdm(range(0, len(samples), args.batch_size), desc="predict", unit="batch"):
         chunk = samples[start : start + args.batch_size]
         features = [
-            encode_example(tokenizer, student_user(s), [dataroot / p for p in s.camera_paths], spec)
+            encode_example(tokenizer, student_user(s, codec), [dataroot / p for p in s.camera_paths], spec)
             if args.role == "student"
-            else encode_example(tokenizer, teacher_user(s), [dataroot / p for p in s.teacher_image_paths], spec)
+            else encode_example(tokenizer, teacher_user(s, codec), [dataroot / p for p in s.teacher_image_paths], spec)
             for s in chunk
         ]
         batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
@@ -83,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                                  logits_processor=LogitsProcessorList(processors))
         texts = tokenizer.batch_decode(out[:, prompt_length:], skip_special_tokens=True)
-        predictions += [{"id": s.token, "predict": text} for s, text in zip(chunk, texts)]
+        for sample, text in zip(chunk, texts):
+            try:
+                text = encode_text(codec.decode(text, sample.prior_xy(codec)))
+            except TrajectoryParseError:
+                pass  # written as the model wrote it: the evaluation counts it as unparsed
+            predictions.append({"id": sample.token, "predict": text})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=args.output.parent, delete=False, suffix=".tmp") as tmp:
         json.dump(predictions, tmp, indent=1)

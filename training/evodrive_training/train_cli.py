@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
-    from evodrive_training.models.presets import image_spec, load_model
+    from evodrive_training.models.forward import NumberLabels
+    from evodrive_training.models.presets import codec_of, image_spec, load_model
+    from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer
 
     set_seed(args.seed)
@@ -90,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
     dataroot = args.dataroot or Path(split.index["dataroot"])
     model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype)
     hint_ids = torch.tensor(tokenizer(prompts.REFINE_HINT + "\n", add_special_tokens=False)["input_ids"])
+    number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma)
 
     if args.mode == "teacher":
-        wrapper, kind = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability), "teacher"
+        wrapper, kind = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels), "teacher"
     else:
         teacher = None
         if config.uses_teacher:
@@ -100,9 +103,10 @@ def run(args: argparse.Namespace) -> int:
                 print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
                 return 2
             teacher, _ = load_model(str(args.teacher), dtype=dtype)
-        wrapper = DistilledStudent(model, config, teacher, hint_ids, tokenizer.pad_token_id)
+        wrapper = DistilledStudent(model, config, teacher, hint_ids, tokenizer.pad_token_id, number_labels)
         kind = "distill" if config.uses_teacher else "student"
-    dataset = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), kind)
+    codec = codec_of(model)
+    dataset = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), kind, codec)
     print(f"evodrive train {args.mode}: {len(dataset)} samples ({dataset.dropped} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
@@ -145,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if trainer.args.should_save:
         config.save(args.output_dir)
         provenance = {"mode": args.mode, "init": args.init, "teacher": str(args.teacher) if args.teacher else None,
-                      "samples": str(args.samples), "n_samples": len(dataset), "prompt_version": prompts.PROMPT_VERSION,
+                      "samples": str(args.samples), "n_samples": len(dataset), "prompt_version": prompts.PROMPT_VERSION, "codec": codec.name,
                       "learning_rate": lr, "seed": args.seed, "global_step": trainer.state.global_step}
         (args.output_dir / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return 0

@@ -38,6 +38,9 @@ class DistillConfig:
     anchor_normalisation: str = "weights"  # "weights": Σw·m/Σw (code); "tokens": Σw·‖·‖²/N_v (paper Eq. 5)
     # Oracle teacher training (§2.2)
     refine_probability: float = 0.5
+    # The answer's cross entropy (teacher and student): Gaussian soft labels of this width over the
+    # number tokens of a tokenizer that has them (the tiny preset's; 0: one-hot, the paper's).
+    number_label_sigma: float = 0.15
 
     def __post_init__(self) -> None:
         if self.hidden_loss not in ("smooth_l1", "mse"):
@@ -46,6 +49,8 @@ class DistillConfig:
             raise ValueError(f"anchor_normalisation must be 'weights' or 'tokens', got {self.anchor_normalisation!r}")
         if not 0.0 <= self.mc_dropout_p < 1.0 or not 0.0 <= self.refine_probability <= 1.0:
             raise ValueError("mc_dropout_p must be in [0, 1) and refine_probability in [0, 1]")
+        if self.number_label_sigma < 0:
+            raise ValueError("number_label_sigma must be >= 0")
 
     @property
     def uses_teacher(self) -> bool:

@@ -21,7 +21,7 @@ from evodrive_training.distill.anchor_former import AnchorFormer
 from evodrive_training.distill.config import DistillConfig
 from evodrive_training.distill.losses import anchor_loss, hidden_distance, logit_kl, select_lowest_ce
 from evodrive_training.distill.teacher import MODEL_INPUTS, teacher_candidates
-from evodrive_training.models.forward import answer_ce, answer_masks, forward_hidden, vision_tokens_of
+from evodrive_training.models.forward import NumberLabels, answer_ce, answer_masks, forward_hidden, vision_tokens_of
 
 TEACHER_PREFIX = "teacher_"
 
@@ -34,9 +34,11 @@ class DistilledStudent(nn.Module):
         teacher: Qwen2_5_VLForConditionalGeneration | None = None,
         hint_ids: torch.Tensor | None = None,
         pad_token_id: int = 0,
+        number_labels: NumberLabels | None = None,
     ):
         super().__init__()
         self.student = student
+        self.number_labels = number_labels
         self.distill_config = config
         self.pad_token_id = pad_token_id
         if config.use_anchor:
@@ -75,7 +77,7 @@ class DistilledStudent(nn.Module):
 
     def forward(self, labels: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
         out = forward_hidden(self.student, **{k: batch[k] for k in MODEL_INPUTS})
-        ce, student_logits = answer_ce(self.student, out.hidden, labels)
+        ce, student_logits = answer_ce(self.student, out.hidden, labels, self.number_labels)
         losses = {"ce": ce}
         if self.distill_config.uses_teacher:
             losses.update(self._trajectory_kd(out.hidden, student_logits, labels, batch))

@@ -20,7 +20,7 @@ from evodrive_training.distill.config import DistillConfig
 from evodrive_training.distill.losses import Candidate
 from evodrive_training.distill.mc_dropout import mc_dropout_candidates
 from evodrive_training.distill.refinement import SplicedBatch, coarse_answer_tokens, splice_refinement
-from evodrive_training.models.forward import answer_ce, answer_masks, forward_hidden, mrope_positions
+from evodrive_training.models.forward import NumberLabels, answer_ce, answer_masks, forward_hidden, mrope_positions
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
 
@@ -40,9 +40,17 @@ def refinement_inputs(
 class OracleTeacher(nn.Module):
     """Training wrapper: coarse/fine alternation with the refinement splice."""
 
-    def __init__(self, model: Qwen2_5_VLForConditionalGeneration, hint_ids: torch.Tensor, pad_token_id: int, refine_probability: float = 0.5):
+    def __init__(
+        self,
+        model: Qwen2_5_VLForConditionalGeneration,
+        hint_ids: torch.Tensor,
+        pad_token_id: int,
+        refine_probability: float = 0.5,
+        number_labels: NumberLabels | None = None,
+    ):
         super().__init__()
         self.model = model
+        self.number_labels = number_labels
         self.register_buffer("hint_ids", hint_ids.long(), persistent=False)
         self.pad_token_id = pad_token_id
         self.refine_probability = refine_probability
@@ -61,7 +69,7 @@ class OracleTeacher(nn.Module):
             inputs = refinement_inputs(self.model, {**inputs, "labels": labels}, coarse_logits, self.hint_ids, self.pad_token_id)
             labels = inputs.pop("labels")
         out = forward_hidden(self.model, **inputs)
-        ce, _ = answer_ce(self.model, out.hidden, labels)
+        ce, _ = answer_ce(self.model, out.hidden, labels, self.number_labels)
         return {"loss": ce, "ce": ce.detach(), "refined": torch.tensor(float(refine))}
 
 

@@ -38,10 +38,11 @@ from evodrive_ros.core.model_manifest import (
     sha256_file,
 )
 from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
 from evodrive_ros.runtime.trt_compat import assert_trt_compatible
 from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, kv_shape
-from evodrive_training.models.presets import image_spec, load_pretrained
+from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
 OPSET = 18
 TOKENIZER_FILE = "tokenizer.json"
@@ -94,12 +95,12 @@ def architecture(model: Qwen2_5_VLForConditionalGeneration) -> Architecture:
     )
 
 
-def max_sequence_length(tokenizer: PreTrainedTokenizerBase, spec: ImageSpec, n_images: int) -> int:
+def max_sequence_length(tokenizer: PreTrainedTokenizerBase, spec: ImageSpec, n_images: int, codec: TrajectoryCodec) -> int:
     """Longest prompt (every number at its widest, ``-999.99``) plus the longest possible answer."""
     widest = -999.99
-    user = prompts.student_user_prompt(np.full((HISTORY_STEPS, 2), widest), np.full((HISTORY_STEPS, 4), widest), "FORWARD")
+    user = prompts.student_user_prompt(np.full((HISTORY_STEPS, 2), widest), np.full((HISTORY_STEPS, 4), widest), "FORWARD", codec)
     text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_images))
-    return len(tokenizer(text)["input_ids"]) + max_answer_tokens()
+    return len(tokenizer(text)["input_ids"]) + max_answer_tokens(decimals=codec.decimals)
 
 
 def export_model_dir(checkpoint: str | Path, out: str | Path, overwrite: bool = False, preset: str | None = None) -> ModelManifest:
@@ -127,15 +128,17 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
     export_vision(model, spec, len(CAMERAS), tmp / GRAPH_FILES[VISION_GRAPH])
     export_decoder(model, tmp / GRAPH_FILES[DECODER_GRAPH])
     tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))
+    codec = codec_of(model)
     manifest = ModelManifest(
-        codec="text",
+        codec=codec.name,
+        prior=codec.prior,
         cameras=CAMERAS,
         image=spec,
         prompt_version=prompts.PROMPT_VERSION,
         tokenizer=TOKENIZER_FILE,
         graphs={name: GraphFile(file, sha256_file(tmp / file)) for name, file in GRAPH_FILES.items()},
         architecture=architecture(model),
-        max_sequence_length=max_sequence_length(tokenizer, spec, len(CAMERAS)),
+        max_sequence_length=max_sequence_length(tokenizer, spec, len(CAMERAS), codec),
         provenance=_provenance(model, checkpoint, preset),
     )
     for name, profile in graph_profiles(manifest).items():

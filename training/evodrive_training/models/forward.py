@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 
@@ -81,8 +83,45 @@ def answer_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return target, predict
 
 
-def answer_ce(model: Qwen2_5_VLForConditionalGeneration, hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token-mean cross entropy over all supervised tokens of the batch, and the answer logits (fp32)."""
+class NumberLabels:
+    """Cross entropy that knows magnitude: where the target is a number token, the target
+    distribution is a Gaussian over the number tokens' values (σ in metres, or the units the number
+    has) instead of a one-hot, so predicting 4.1 for 4.2 costs little and 9.7 costs much. Other
+    tokens keep the one-hot target. σ = 0 or no number tokens: plain cross entropy."""
+
+    def __init__(self, ids: np.ndarray, values: np.ndarray, vocab_size: int, sigma: float) -> None:
+        self.sigma = float(sigma)
+        self.ids = torch.as_tensor(ids, dtype=torch.long)
+        self.values = torch.as_tensor(values, dtype=torch.float32)
+        self.index = torch.full((vocab_size,), -1, dtype=torch.long)
+        self.index[self.ids] = torch.arange(len(self.ids))
+
+    @property
+    def active(self) -> bool:
+        return self.sigma > 0 and len(self.ids) > 0
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean over rows of ``logits`` [R, V] with target ids [R]."""
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        hard = -log_p.gather(1, targets[:, None])[:, 0]
+        if not self.active:
+            return hard.mean()
+        index = self.index.to(targets.device)[targets]
+        is_number = index >= 0
+        values = self.values.to(logits.device)
+        target_values = values[index.clamp_min(0)]
+        weights = torch.softmax(-((values[None] - target_values[:, None]) ** 2) / (2 * self.sigma**2), dim=-1)
+        soft = -(weights * log_p[:, self.ids.to(logits.device)]).sum(-1)
+        return torch.where(is_number, soft, hard).mean()
+
+
+def answer_ce(
+    model: Qwen2_5_VLForConditionalGeneration, hidden: torch.Tensor, labels: torch.Tensor, number_labels: NumberLabels | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-mean cross entropy over all supervised tokens of the batch (soft on number tokens when
+    ``number_labels`` is given), and the answer logits (fp32)."""
     target, predict = answer_masks(labels)
     logits = model.lm_head(hidden[predict]).float()
-    return torch.nn.functional.cross_entropy(logits, labels[target]), logits
+    if number_labels is not None:
+        return number_labels.loss(logits, labels[target]), logits
+    return F.cross_entropy(logits, labels[target]), logits

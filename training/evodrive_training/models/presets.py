@@ -1,8 +1,12 @@
 """Model presets: ``tiny`` (built in code, trains on a CPU) and ``qwen2.5-vl-3b`` (a local checkpoint).
 
 Both are a stock ``Qwen2_5_VLForConditionalGeneration`` plus its tokenizer. The model input image
-size travels in the model config (``evodrive_image_size``) so that a saved directory carries
-everything training, prediction and export need; nothing is ever downloaded.
+size and the trajectory codec travel in the model config (``evodrive_image_size``,
+``evodrive_codec``) so that a saved directory carries everything training, prediction and export
+need; nothing is ever downloaded. The tiny preset writes the ``ctra-residual`` codec (one token per
+number, a kinematic prior to correct) and starts its number-token embeddings smooth in the value,
+so that neighbouring values start out close (what the soft number labels then rely on); the 3B
+preset keeps the paper's ``text`` codec.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.preprocessing import ImageSpec
-from evodrive_training.models.tokenizer import build_tiny_tokenizer
+from evodrive_ros.core.trajectory_codec import PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
+from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
 
 PRESETS = ("tiny", "qwen2.5-vl-3b")
 DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
@@ -78,11 +84,30 @@ def build_tiny(
     )
     config.evodrive_image_size = list(image_size)
     config.evodrive_preset = "tiny"  # travels with saved checkpoints (learning-rate default, provenance)
+    config.evodrive_codec = RESIDUAL_CODEC.name
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
+    _smooth_number_embeddings(model, *number_tokens(tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model, tokenizer
+
+
+def _smooth_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.ndarray, values: np.ndarray, n_frequencies: int = 16) -> None:
+    """Write sin/cos features of each number token's value (wavelengths 0.4 m ... 300 m) into the
+    first 2·n_frequencies channels of its (tied) embedding; the other channels stay random."""
+    frequencies = np.geomspace(2 * np.pi / 300.0, 2 * np.pi / 0.4, n_frequencies)
+    phase = values[:, None] * frequencies[None]
+    features = np.concatenate([np.sin(phase), np.cos(phase)], axis=1)
+    with torch.no_grad():
+        weight = model.get_input_embeddings().weight
+        scale = float(weight.std()) * 2.0
+        weight[torch.from_numpy(ids), : features.shape[1]] = torch.from_numpy(features * scale).to(weight.dtype)
+
+
+def codec_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryCodec:
+    """The trajectory codec a model was built for (the paper's where the config names none)."""
+    return get_codec(getattr(model.config, "evodrive_codec", PAPER_CODEC.name))
 
 
 def load_pretrained(
