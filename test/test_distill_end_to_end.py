@@ -84,3 +84,29 @@ def test_sft_baseline_is_cross_entropy_only(kd_batch):
     out["loss"].backward()
     assert student.lm_head.weight.grad.abs().sum() > 0
     assert not hasattr(wrapper, "anchor_encoder")
+
+
+def test_precomputed_teacher_targets_give_the_per_step_losses(tmp_path):
+    """Targets computed once per sample must be exactly what the teacher gives at a step (no dropout)."""
+    from evodrive_training.distill.teacher_targets import WithTeacherTargets, precompute_teacher_targets
+
+    model, tok = tiny_pair()
+    samples = fake_samples(tmp_path, 3)
+    spec = image_spec(model)
+    config = DistillConfig(use_mc_dropout=False, use_anchor=False)
+    teacher, _ = tiny_pair(seed=1)
+    targets = precompute_teacher_targets(teacher, DrivingDataset(samples, tmp_path, tok, spec, "distill"), hint_ids(tok), tok.pad_token_id, config, batch_size=2)
+    n_answer = [int((DrivingDataset(samples, tmp_path, tok, spec, "student")[i]["labels"] != -100).sum()) for i in range(3)]
+    assert [t[0].shape[0] for t in targets] == n_answer and targets[0][0].dtype == torch.float16
+
+    student, _ = tiny_pair(seed=2)
+    per_step = DistilledStudent(student, config, teacher, hint_ids(tok), tok.pad_token_id).eval()
+    cached = DistilledStudent(student, config, None, None, tok.pad_token_id, teacher_hidden_size=teacher.config.text_config.hidden_size).eval()
+    distill = DrivingDataset(samples, tmp_path, tok, spec, "distill")
+    with_targets = WithTeacherTargets(DrivingDataset(samples, tmp_path, tok, spec, "student"), targets)
+    a = per_step(**collate([distill[1], distill[2]], tok.pad_token_id))
+    b = cached(**collate([with_targets[1], with_targets[2]], tok.pad_token_id))
+    for name in ("ce", "logit", "hidden"):
+        assert torch.isclose(a[name], b[name], rtol=2e-3, atol=1e-4), name  # float16 storage
+    with pytest.raises(ValueError, match="no precomputed teacher targets"):
+        cached(**collate([with_targets.dataset[0]], tok.pad_token_id))

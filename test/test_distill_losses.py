@@ -69,3 +69,25 @@ def test_selection_over_22_random_candidates_is_the_global_argmin():
     scores = torch.stack([per_sample_ce(c.logits, targets, sample, 2) for c in cands])
     assert chosen.tolist() == scores.argmin(0).tolist()
     assert not math.isinf(float(scores.min()))
+
+
+def test_number_labels_cost_grows_with_the_distance_of_the_predicted_value():
+    import numpy as np
+
+    from evodrive_training.models.forward import NumberLabels
+
+    ids, values = np.array([3, 4, 5, 6]), np.array([0.0, 0.1, 0.2, 1.0])
+    labels = NumberLabels(ids, values, vocab_size=8, sigma=0.15)
+
+    def cost(predicted_id: int, target_id: int) -> float:
+        logits = torch.full((1, 8), -10.0)
+        logits[0, predicted_id] = 10.0
+        return float(labels.loss(logits, torch.tensor([target_id])))
+
+    assert cost(4, 3) < cost(5, 3) < cost(6, 3)  # 0.1 off < 0.2 off < 1.0 off
+    # a non-number target keeps the one-hot cross entropy
+    logits = torch.randn(2, 8)
+    plain = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 7]))
+    assert torch.isclose(labels.loss(logits, torch.tensor([1, 7])), plain)
+    assert torch.isclose(NumberLabels(ids, values, 8, sigma=0.0).loss(logits, torch.tensor([3, 5])),
+                         torch.nn.functional.cross_entropy(logits, torch.tensor([3, 5])))

@@ -26,6 +26,9 @@ from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_imag
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec
 
 KINDS = ("student", "teacher", "distill")  # student prompt / teacher prompt / student + teacher_ prompt
+TEACHER_PREFIX = "teacher_"  # the teacher's tensors beside the student's in a ``distill`` batch
+# Precomputed teacher outputs at a sample's answer rows (``distill.teacher_targets``), concatenated over a batch.
+TEACHER_TARGET_KEYS = ("teacher_target_logits", "teacher_target_hidden")
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ _PADDED = {"input_ids": None, "labels": -100, "mm_token_type_ids": 0}  # None: t
 def collate(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Right-pad sequences (adds ``attention_mask``), concatenate image tensors across the batch."""
     batch: dict[str, torch.Tensor] = {}
-    for prefix in ("", "teacher_"):
+    for prefix in ("", TEACHER_PREFIX):
         if f"{prefix}input_ids" not in features[0]:
             continue
         width = max(len(f[f"{prefix}input_ids"]) for f in features)
@@ -173,4 +176,7 @@ def collate(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> 
         )
         batch[f"{prefix}pixel_values"] = torch.from_numpy(np.concatenate([f[f"{prefix}pixel_values"] for f in features]))
         batch[f"{prefix}image_grid_thw"] = torch.from_numpy(np.concatenate([f[f"{prefix}image_grid_thw"] for f in features]))
+    for name in TEACHER_TARGET_KEYS:
+        if name in features[0]:
+            batch[name] = torch.from_numpy(np.concatenate([f[name] for f in features]))
     return batch

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
     parser.add_argument("--paper-variant", action="store_true", help="the paper's loss choices instead of the code's")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one DistillConfig field")
+    parser.add_argument("--per-step-teacher", action="store_true",
+                        help="run the teacher at every step (fresh MC-dropout draws each epoch) instead of once per sample before training")
     parser.add_argument("--epochs", type=float, default=5.0)
     parser.add_argument("--max-steps", type=int, default=-1)
     parser.add_argument("--lr", type=float, help="learning rate (default 2e-5; 1e-3 for tiny-preset models)")
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
+    from evodrive_training.distill.teacher_targets import WithTeacherTargets, precompute_teacher_targets
     from evodrive_training.models.forward import NumberLabels
     from evodrive_training.models.presets import codec_of, image_spec, load_model
     from evodrive_training.models.tokenizer import number_tokens
@@ -103,11 +106,18 @@ def run(args: argparse.Namespace) -> int:
                 print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
                 return 2
             teacher, _ = load_model(str(args.teacher), dtype=dtype)
-        wrapper = DistilledStudent(model, config, teacher, hint_ids, tokenizer.pad_token_id, number_labels)
-        kind = "distill" if config.uses_teacher else "student"
+        per_step = config.uses_teacher and args.per_step_teacher
+        wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
+                                   teacher.config.text_config.hidden_size if teacher is not None else None)
+        kind = "distill" if per_step else "student"
     codec = codec_of(model)
     dataset = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), kind, codec)
-    print(f"evodrive train {args.mode}: {len(dataset)} samples ({dataset.dropped} without a full 3 s future skipped), "
+    if args.mode != "teacher" and config.uses_teacher and not args.per_step_teacher:
+        teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), "distill", codec)
+        targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.batch_size, args.seed)
+        dataset = WithTeacherTargets(dataset, targets)
+        del teacher
+    print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
     lr = args.lr or DEFAULT_LR.get(getattr(model.config, "evodrive_preset", None), 2e-5)

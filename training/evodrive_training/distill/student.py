@@ -6,7 +6,10 @@ L = CE + λ_logit·τ²·KL + λ_hidden·SmoothL1 + λ_anchor·L_anchor, each te
 What is trained: the whole student, the AnchorFormer and (when teacher and student widths differ)
 a linear projection of the student's hidden states to the teacher's width. Frozen: the oracle
 teacher (held outside the module tree: never saved, never optimised) and the anchor encoder, a
-copy of the student's vision tower taken at construction, i.e. before fine-tuning.
+copy of the student's vision tower taken at construction, i.e. before fine-tuning. The teacher's
+selected candidate either comes with the batch, precomputed once per sample
+(``distill.teacher_targets``, the default of ``evodrive train student``), or is computed from the
+teacher at every step when a teacher model is given.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from torch import nn
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from evodrive_training.distill.anchor_former import AnchorFormer
+from evodrive_training.dataset import TEACHER_PREFIX, TEACHER_TARGET_KEYS
 from evodrive_training.distill.config import DistillConfig
-from evodrive_training.distill.losses import anchor_loss, hidden_distance, logit_kl, select_lowest_ce
+from evodrive_training.distill.losses import Candidate, anchor_loss, hidden_distance, logit_kl, select_lowest_ce
 from evodrive_training.distill.teacher import MODEL_INPUTS, teacher_candidates
 from evodrive_training.models.forward import NumberLabels, answer_ce, answer_masks, forward_hidden, vision_tokens_of
 
-TEACHER_PREFIX = "teacher_"
 
 
 class DistilledStudent(nn.Module):
@@ -35,6 +38,7 @@ class DistilledStudent(nn.Module):
         hint_ids: torch.Tensor | None = None,
         pad_token_id: int = 0,
         number_labels: NumberLabels | None = None,
+        teacher_hidden_size: int | None = None,
     ):
         super().__init__()
         self.student = student
@@ -47,12 +51,16 @@ class DistilledStudent(nn.Module):
                 self.anchor_former = AnchorFormer.from_student(student, config.anchor_layer_index, config.anchor_temperature)
         self._teacher: tuple[Qwen2_5_VLForConditionalGeneration, ...] = ()
         if config.uses_teacher:
-            if teacher is None or hint_ids is None:
-                raise ValueError("trajectory distillation needs a teacher model and the refinement hint ids")
-            self._check_teacher(teacher)
-            self._teacher = (teacher.requires_grad_(False).eval(),)
-            self.register_buffer("hint_ids", hint_ids.long(), persistent=False)
-            student_width, teacher_width = student.config.text_config.hidden_size, teacher.config.text_config.hidden_size
+            if teacher is not None:
+                if hint_ids is None:
+                    raise ValueError("a per-step teacher needs the refinement hint ids")
+                self._check_teacher(teacher)
+                self._teacher = (teacher.requires_grad_(False).eval(),)
+                self.register_buffer("hint_ids", hint_ids.long(), persistent=False)
+                teacher_hidden_size = teacher.config.text_config.hidden_size
+            elif teacher_hidden_size is None:
+                raise ValueError("trajectory distillation needs a teacher model, or precomputed targets and the teacher's hidden size")
+            student_width, teacher_width = student.config.text_config.hidden_size, teacher_hidden_size
             if config.use_hidden_kd and student_width != teacher_width:
                 self.hidden_projection = nn.Linear(student_width, teacher_width, bias=False)
 
@@ -88,15 +96,15 @@ class DistilledStudent(nn.Module):
         return {"loss": total, **{name: value.detach() for name, value in losses.items()}}
 
     def _trajectory_kd(self, hidden: torch.Tensor, student_logits: torch.Tensor, labels: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-        teacher = self.teacher.to(hidden.device)
-        teacher_batch = {k[len(TEACHER_PREFIX):]: v for k, v in batch.items() if k.startswith(TEACHER_PREFIX)}
-        target_mask, predict_mask = answer_masks(labels)
-        targets = labels[target_mask]
-        if not torch.equal(teacher_batch["labels"][teacher_batch["labels"] != -100], targets):
-            raise ValueError("teacher and student answers differ: both must be built from the same ground truth")
-        sample_of_row = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(labels)[target_mask]
-        candidates = teacher_candidates(teacher, teacher_batch, self.hint_ids, self.pad_token_id, self.distill_config)
-        best, _ = select_lowest_ce(candidates, targets, sample_of_row, labels.shape[0])
+        target_mask, _ = answer_masks(labels)
+        if TEACHER_TARGET_KEYS[0] in batch:
+            best = Candidate(*(batch[key].to(hidden.device).float() for key in TEACHER_TARGET_KEYS))
+            if best.logits.shape[0] != int(target_mask.sum()):
+                raise ValueError(f"{best.logits.shape[0]} teacher target rows for {int(target_mask.sum())} answer tokens")
+        elif self.teacher is None:
+            raise ValueError("this batch has no precomputed teacher targets and no teacher model was given")
+        else:
+            best = self._teacher_selection(labels, target_mask, batch)
         losses = {}
         if self.distill_config.use_logit_kd:
             losses["logit"] = logit_kl(student_logits, best.logits, self.distill_config.temperature, self.distill_config.scale_kl_by_tau_squared)
@@ -106,6 +114,17 @@ class DistilledStudent(nn.Module):
                 student_hidden = self.hidden_projection(student_hidden)
             losses["hidden"] = hidden_distance(student_hidden, best.hidden, self.distill_config.hidden_loss)
         return losses
+
+    def _teacher_selection(self, labels: torch.Tensor, target_mask: torch.Tensor, batch: dict) -> Candidate:
+        """Run the teacher on this batch: the lowest-CE of its candidates, per sample."""
+        teacher = self.teacher.to(labels.device)
+        teacher_batch = {k[len(TEACHER_PREFIX):]: v for k, v in batch.items() if k.startswith(TEACHER_PREFIX)}
+        targets = labels[target_mask]
+        if not torch.equal(teacher_batch["labels"][teacher_batch["labels"] != -100], targets):
+            raise ValueError("teacher and student answers differ: both must be built from the same ground truth")
+        sample_of_row = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(labels)[target_mask]
+        candidates = teacher_candidates(teacher, teacher_batch, self.hint_ids, self.pad_token_id, self.distill_config)
+        return select_lowest_ce(candidates, targets, sample_of_row, labels.shape[0])[0]
 
     def _anchor(self, student_visual: torch.Tensor, inputs_embeds: torch.Tensor, batch: dict) -> torch.Tensor:
         with torch.no_grad():
