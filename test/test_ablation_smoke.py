@@ -1,4 +1,5 @@
-"""`evodrive ablation --quick` end to end: every method scored under both protocols, resumable."""
+"""`evodrive ablation --quick` end to end over two seeds: every method scored under both protocols,
+mean ± std over the seeds with the per-seed values kept, trainings in parallel processes, resumable."""
 
 import json
 import math
@@ -13,29 +14,38 @@ def _finite(values) -> bool:
 
 def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     out, reports = tmp_path / "work", tmp_path / "reports"
-    assert main(["ablation", "--quick", "--out", str(out), "--report-dir", str(reports)]) == 0
+    argv = ["ablation", "--quick", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2"]
+    assert main(argv) == 0
 
     result = json.loads((reports / "ablation.json").read_text())
-    assert set(result["methods"]) == {m.key for m in METHODS}
+    assert set(result["methods"]) == {m.key for m in METHODS} and result["config"]["seeds"] == [0, 1]
     for method in METHODS:
         entry = result["methods"][method.key]
+        per_seed = [seed["methods"][method.key] for seed in result["per_seed"]]
         for protocol in ("stp3", "uniad"):
-            assert len(entry[protocol]["L2"]) == 4 and len(entry[protocol]["collision"]) == 4
-            assert _finite(entry[protocol]["L2"]) and _finite(entry[protocol]["collision"])
-        assert entry["n_samples"] > 0 and 0 <= entry["n_unparsed"] <= entry["n_samples"]
-        assert _finite([entry["train_minutes"]])
+            for metric in ("L2", "collision"):
+                stat, values = entry[protocol][metric], [e[protocol][metric] for e in per_seed]
+                assert len(stat["mean"]) == 4 and _finite(stat["mean"]) and _finite(stat["std"])
+                assert math.isclose(stat["mean"][3], (values[0][3] + values[1][3]) / 2, abs_tol=1e-3)
+                assert math.isclose(stat["std"][3], abs(values[0][3] - values[1][3]) / 2, abs_tol=1e-3)
+        assert entry["n_samples"] > 0 and all(0 <= n <= entry["n_samples"] for n in entry["n_unparsed"])
         if method.kind == "baseline":
-            assert entry["perception_probe"] is None
+            assert entry["probe_ap"] is None
         else:
-            probed = entry["perception_probe"]
-            assert 0.0 <= probed["iou"] <= 1.0 and 0.0 < probed["positive_rate"] < 1.0
-            assert probed["ap_ci95"][0] <= probed["ap"] <= probed["ap_ci95"][1]
-    assert result["methods"]["cv"]["n_unparsed"] == 0  # baselines always produce a plan
+            for seed in per_seed:
+                probed = seed["perception_probe"]
+                assert 0.0 <= probed["iou"] <= 1.0 and 0.0 < probed["positive_rate"] < 1.0
+                assert probed["ap_ci95"][0] <= probed["ap"] <= probed["ap_ci95"][1]
+    assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
-    assert result["config"]["train_scenes"] >= 1 and "stage_seconds" in result["config"]
+    assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
     assert "| + visual anchoring (full EvoDriveVLA) |" in (reports / "ablation.md").read_text()
-    assert (out / "models" / "evodrive" / "config.json").is_file() and (out / "models" / PRETRAINED / "config.json").is_file()
+    for seed in (0, 1):
+        models = out / f"seed-{seed}" / "models"
+        assert (models / "evodrive" / "config.json").is_file() and (models / PRETRAINED / "config.json").is_file()
+        assert (models / "sft.log").is_file()  # trained in a child process
+    assert (out / "seed-0" / "models" / "evodrive" / "training.json").read_text() != (out / "seed-1" / "models" / "evodrive" / "training.json").read_text()
 
-    stamp = (out / "models" / "evodrive" / "training.json").stat().st_mtime_ns
-    assert main(["ablation", "--quick", "--out", str(out), "--report-dir", str(reports)]) == 0  # every stage skipped
-    assert (out / "models" / "evodrive" / "training.json").stat().st_mtime_ns == stamp
+    stamp = (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns
+    assert main(argv) == 0  # every stage skipped
+    assert (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns == stamp

@@ -18,7 +18,7 @@ from evodrive_ros.core.conventions import CAMERAS, COMMANDS, FUTURE_STEPS, HISTO
 from evodrive_ros.core.kinematic_prediction import integrate_dynamics
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, ego_to_prompt
 
-PROMPT_VERSION = "evodrive-prompt-2"
+PROMPT_VERSION = "evodrive-prompt-1"  # the paper codec's text is unchanged; the ctra-residual codec is named apart
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"

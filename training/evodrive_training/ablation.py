@@ -9,6 +9,12 @@ Every model and the baselines are scored on val under both protocols; a linear o
 each frozen vision encoder measures how much perception fine-tuning kept. Nothing is selected or
 tuned on val: every setting is fixed in ``Plan`` before the run.
 
+Several seeds in one command (``--seeds 0 1 2``): the worlds and sample caches are shared, each
+seed has its own pretrained encoder, teacher, students and probes (``OUT/seed-N``), and the report
+gives every number as mean ± std over the seeds with the per-seed values kept. Trainings after the
+teacher run ``--jobs`` at a time as separate processes with one thread each: on two cores two
+one-thread trainings finish in the time one two-thread training takes.
+
 Resumable: a stage whose output exists is skipped (``--fresh`` redoes everything). Results go to
 ``<report-dir>/ablation.json`` and ``ablation.md``.
 """
@@ -19,9 +25,14 @@ import argparse
 import itertools
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -50,9 +61,9 @@ class Plan:
     probe_steps: int = 400
     probe_batch: int = 32
     probe_cells: int = 16
-    teacher_steps: int = 500
-    student_steps: int = 250
-    batch_size: int = 4
+    teacher_epochs: float = 3.0
+    student_epochs: float = 2.0
+    batch_size: int = 8
     lr: float = 1e-3  # the tiny preset's rate (train_cli only defaults to it for --init tiny, not a directory)
     seed: int = 0
     predict_batch: int = 64
@@ -61,7 +72,7 @@ class Plan:
 
 
 QUICK_PLAN = Plan(train_scenes=2, val_scenes=1, scene_duration_s=6.0, camera_hw=(56, 84), pretrain_epochs=1, probe_steps=5,
-                  teacher_steps=2, student_steps=2, batch_size=2, max_new_tokens=4, ego_mlp_epochs=5)
+                  teacher_epochs=0.2, student_epochs=0.2, batch_size=2, max_new_tokens=4, ego_mlp_epochs=5)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,8 @@ STUDENTS = (
     Method("evodrive", "+ visual anchoring (full EvoDriveVLA)", "student"),
 )
 TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future)", "teacher")
-BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ego_mlp", "ego-status MLP", "baseline"))
+BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ctra", "constant turn rate + acceleration (the codec's prior)", "baseline"),
+             Method("ego_mlp", "ego-status MLP", "baseline"))
 METHODS = (*BASELINES, *STUDENTS, TEACHER)
 PRETRAINED = "pretrained"  # the perception-pretrained model every student and the teacher start from
 UNTRAINED = "untrained"  # the same tiny model freshly initialised: the perception probe's floor
@@ -88,17 +100,24 @@ UNTRAINED = "untrained"  # the same tiny model freshly initialised: the percepti
 
 @dataclass
 class Workspace:
-    """Paths of one run and the seconds each stage took (kept across resumed runs)."""
+    """Paths of one seed's run and the seconds each stage took (kept across resumed runs); the
+    synthetic worlds and their sample caches live in ``shared`` (every seed uses the same data)."""
 
     root: Path
     plan: Plan
+    shared: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def data_root(self) -> Path:
+        return self.shared or self.root
 
     def data(self, split: str) -> Path:
-        return self.root / "data" / split
+        return self.data_root / "data" / split
 
     def split(self, split: str) -> Path:
-        return self.root / "samples" / split / SYNTH_VERSION / "all"
+        return self.data_root / "samples" / split / SYNTH_VERSION / "all"
 
     def model(self, key: str) -> Path:
         return self.root / "models" / key
@@ -128,8 +147,10 @@ class Workspace:
         print(f"[ablation] {name} ...", flush=True)
         started = time.perf_counter()
         work()
-        self.seconds[name] = round(time.perf_counter() - started, 1)
-        self.timings_file.write_text(json.dumps(self.seconds, indent=1))
+        with self._lock:
+            self.seconds[name] = round(time.perf_counter() - started, 1)
+            self.timings_file.parent.mkdir(parents=True, exist_ok=True)
+            self.timings_file.write_text(json.dumps(self.seconds, indent=1))
         print(f"[ablation] {name}: {self.seconds[name]:.0f} s", flush=True)
 
 
@@ -156,7 +177,7 @@ def make_world(ws: Workspace, split: str) -> None:
     n_scenes, seed = (ws.plan.train_scenes, ws.plan.train_seed) if split == "train" else (ws.plan.val_scenes, ws.plan.val_seed)
     if not ws.data(split).exists():
         generate_dataset(ws.data(split), n_scenes, seed, config)
-    build_split(ws.data(split), SYNTH_VERSION, "all", ws.root / "samples" / split)
+    build_split(ws.data(split), SYNTH_VERSION, "all", ws.data_root / "samples" / split)
 
 
 def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None):
@@ -209,18 +230,31 @@ def pretrain_perception(ws: Workspace) -> None:
     tokenizer.save_pretrained(ws.model(PRETRAINED))
 
 
-def train(ws: Workspace, method: Method) -> None:
+def train(ws: Workspace, method: Method, threads: int | None = None) -> None:
+    """``evodrive train`` for ``method``: in this process, or (``threads``) in a child process
+    limited to that many threads, its output in ``<model>.log``."""
     from evodrive_training import train_cli
 
     mode = "teacher" if method.kind == "teacher" else "sft" if method.key == "sft" else "student"
-    steps = ws.plan.teacher_steps if mode == "teacher" else ws.plan.student_steps
+    epochs = ws.plan.teacher_epochs if mode == "teacher" else ws.plan.student_epochs
     argv = [mode, "--samples", ws.split("train"), "--output-dir", ws.model(method.key), "--init", ws.model(PRETRAINED),
-            "--max-steps", steps, "--batch-size", ws.plan.batch_size, "--lr", ws.plan.lr, "--seed", ws.plan.seed, "--save-steps", 10**9]
+            "--epochs", epochs, "--batch-size", ws.plan.batch_size, "--lr", ws.plan.lr, "--seed", ws.plan.seed,
+            "--save-steps", 10**9, "--logging-steps", 50]
     if mode == "student":
         argv += ["--teacher", ws.model(TEACHER.key)]
     for item in method.overrides:
         argv += ["--set", item]
-    call_cli(train_cli, argv)
+    if threads is None:
+        call_cli(train_cli, argv)
+    else:
+        log = ws.model(method.key).with_suffix(".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        with open(log, "w") as handle:
+            code = subprocess.run([sys.executable, "-m", "evodrive_ros.cli", "train", *map(str, argv)], env=env,
+                                  stdout=handle, stderr=subprocess.STDOUT).returncode
+        if code:
+            raise RuntimeError(f"training {method.key} failed (exit {code}); see {log}")
     for checkpoint in ws.model(method.key).glob("checkpoint-*"):
         shutil.rmtree(checkpoint)
 
@@ -231,7 +265,7 @@ def predict(ws: Workspace, method: Method) -> None:
 
     out = ws.predictions(method.key)
     if method.kind == "baseline":
-        model = {"cv": "cv", "ego_mlp": "ego-mlp"}[method.key]
+        model = {"cv": "cv", "ctra": "ctra", "ego_mlp": "ego-mlp"}[method.key]
         call_cli(baseline_cli, [model, "--samples", ws.split("val"), "--out", out, "--train-samples", ws.split("train"),
                                 "--epochs", ws.plan.ego_mlp_epochs, "--seed", ws.plan.seed])
         return
@@ -268,8 +302,8 @@ def probe(ws: Workspace, key: str) -> None:
 # --- report -------------------------------------------------------------------------------------
 
 
-def report(ws: Workspace, report_dir: Path) -> dict:
-    """``ablation.json`` (config + per-method metrics) and ``ablation.md`` (tables)."""
+def seed_report(ws: Workspace) -> dict:
+    """One seed's config and per-method metrics (also written to ``<seed dir>/report.json``)."""
     read = lambda path: json.loads(path.read_text())  # noqa: E731
     methods = {}
     for method in METHODS:
@@ -279,49 +313,78 @@ def report(ws: Workspace, report_dir: Path) -> dict:
         entry["train_minutes"] = round(ws.seconds.get(train_stage, math.nan) / 60, 2)
         methods[method.key] = entry
     result = {
-        "config": {**asdict(ws.plan), "preset": "tiny", "synthetic_version": SYNTH_VERSION, "val": "separate synthetic world (val_seed)",
-                   "probe_references": {key: read(ws.probe(key)) for key in (PRETRAINED, UNTRAINED)}, "stage_seconds": ws.seconds,
-                   "total_minutes": round(sum(ws.seconds.values()) / 60, 1), "work_dir": str(ws.root)},
+        "seed": ws.plan.seed,
+        "probe_references": {key: read(ws.probe(key)) for key in (PRETRAINED, UNTRAINED)},
+        "stage_seconds": ws.seconds,
+        "total_minutes": round(sum(ws.seconds.values()) / 60, 1),
         "methods": methods,
     }
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
-    (report_dir / "ablation.md").write_text(markdown(result))
+    (ws.root / "report.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _mean_std(values: list) -> dict:
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": array.mean(axis=0).round(4).tolist(), "std": array.std(axis=0).round(4).tolist()}
+
+
+def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], work_dir: Path) -> dict:
+    """Mean ± std (population std over seeds) of every metric; the per-seed reports kept whole."""
+    methods = {}
+    for key, first in seeds[0]["methods"].items():
+        entries = [s["methods"][key] for s in seeds]
+        entry = {"label": first["label"], "n_samples": first["n_samples"], "n_unparsed": [e["n_unparsed"] for e in entries],
+                 "train_minutes": _mean_std([e["train_minutes"] for e in entries])["mean"]}
+        for protocol in PROTOCOLS:
+            entry[protocol] = {metric: _mean_std([e[protocol][metric] for e in entries]) for metric in ("L2", "collision")}
+        probes = [e["perception_probe"] for e in entries]
+        entry["probe_ap"] = None if probes[0] is None else _mean_std([p["ap"] for p in probes])
+        methods[key] = entry
+    return {
+        "config": {**asdict(plan), "seeds": [s["seed"] for s in seeds], "preset": "tiny", "synthetic_version": SYNTH_VERSION,
+                   "val": "separate synthetic world (val_seed)", "shared_stage_seconds": shared_seconds,
+                   "minutes_per_seed": [s["total_minutes"] for s in seeds],
+                   "total_minutes": round((sum(shared_seconds.values()) / 60) + sum(s["total_minutes"] for s in seeds), 1),
+                   "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in (PRETRAINED, UNTRAINED)},
+                   "work_dir": str(work_dir)},
+        "methods": methods,
+        "per_seed": seeds,
+    }
 
 
 def markdown(result: dict) -> str:
     config = result["config"]
+    pm = lambda stat, i: f"{stat['mean'][i]:.2f} ± {stat['std'][i]:.2f}"  # noqa: E731
     lines = [
         "# Tiny-preset ablation on synthetic data",
         "",
         f"`evodrive ablation`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
         f"{config['val_scenes']} val scenes (seed {config['val_seed']}), cameras {config['camera_hw'][0]}x{config['camera_hw'][1]}; "
-        f"teacher {config['teacher_steps']} steps, every student {config['student_steps']} steps, batch {config['batch_size']}, seed {config['seed']}; "
-        f"total {config['total_minutes']} min. L2 in m, collision in %; unparsed predictions count as zero motion; "
+        f"teacher {config['teacher_epochs']} epochs, every student {config['student_epochs']} epochs, batch {config['batch_size']}; "
+        f"seeds {config['seeds']} (mean ± std over seeds); {config['minutes_per_seed']} min per seed, total {config['total_minutes']} min. "
+        "L2 in m, collision in %; unparsed predictions count as zero motion (total over seeds); "
         "train min of a baseline = fit + predict.",
         "",
     ]
     for protocol in PROTOCOLS:
         lines += [f"## {protocol.upper()} protocol", "",
-                  "| method | L2 1s | L2 2s | L2 3s | L2 avg | col 1s | col 2s | col 3s | col avg | unparsed | probe AP | probe IoU | train min |",
-                  "|---|" + "---|" * 12]
+                  "| method | L2 1s | L2 2s | L2 3s | L2 avg | col avg % | unparsed | probe AP | train min |", "|---|" + "---|" * 8]
         for entry in result["methods"].values():
-            numbers = [*entry[protocol]["L2"], *entry[protocol]["collision"]]
-            probed = entry["perception_probe"]
-            perception = "– | –" if probed is None else f"{probed['ap']:.3f} | {probed['iou']:.3f}"
-            lines.append(f"| {entry['label']} | " + " | ".join(f"{v:.2f}" for v in numbers)
-                         + f" | {entry['n_unparsed']}/{entry['n_samples']} | {perception} | {entry['train_minutes']:.1f} |")
+            stats = entry[protocol]
+            probe_ap = "–" if entry["probe_ap"] is None else f"{entry['probe_ap']['mean']:.3f} ± {entry['probe_ap']['std']:.3f}"
+            lines.append(f"| {entry['label']} | " + " | ".join(pm(stats["L2"], i) for i in range(4))
+                         + f" | {pm(stats['collision'], 3)} | {sum(entry['n_unparsed'])}/{entry['n_samples'] * len(entry['n_unparsed'])}"
+                         + f" | {probe_ap} | {entry['train_minutes']:.1f} |")
         lines.append("")
     references = config["probe_references"]
     lines.append(
-        "Perception probe (a linear occupancy head on the frozen visual tokens, fitted on train, scored on val; "
-        f"{config['probe_cells']}x{config['probe_cells']} BEV cells at +0.5 s): average precision over cells, chance = "
-        f"the positive rate {references[PRETRAINED]['positive_rate']:.3f}; IoU at the threshold best on a held-back sixth of the probe's train subset. "
-        f"References: the perception-pretrained encoder every model starts from AP {references[PRETRAINED]['ap']:.3f} "
-        f"(95 % bootstrap interval over val samples {references[PRETRAINED]['ap_ci95'][0]:.3f}–{references[PRETRAINED]['ap_ci95'][1]:.3f}) / "
-        f"IoU {references[PRETRAINED]['iou']:.3f}; the same encoder untrained AP {references[UNTRAINED]['ap']:.3f} / "
-        f"IoU {references[UNTRAINED]['iou']:.3f}. Every model's interval is in ablation.json."
+        "Perception probe: a linear occupancy head on the frozen visual tokens (fitted on a train subset, scored on val; "
+        f"{config['probe_cells']}x{config['probe_cells']} BEV cells at +0.5 s), average precision over cells. References: the "
+        f"perception-pretrained encoder every model starts from AP {references[PRETRAINED]['mean']:.3f} ± {references[PRETRAINED]['std']:.3f}, "
+        f"the same encoder untrained {references[UNTRAINED]['mean']:.3f} ± {references[UNTRAINED]['std']:.3f}. "
+        "Per-seed numbers, IoU and bootstrap intervals: `per_seed` in ablation.json."
     )
     return "\n".join(lines) + "\n"
 
@@ -334,37 +397,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, help="where ablation.json/.md go (default: benchmarks; with --quick: OUT/report)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke version (a few samples and steps; numbers meaningless)")
     parser.add_argument("--fresh", action="store_true", help="delete the work directory first and redo every stage")
-    parser.add_argument("--seed", type=int, default=Plan.seed,
-                        help="seed of the model initialisation, data order and dropout (the synthetic worlds keep their seeds); "
-                             "run again with another --seed and --out to see the seed variance")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="seeds of the model initialisation, data order and dropout, one full ladder each (default 0 1 2; "
+                             "the synthetic worlds keep their own seeds)")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings run at once after the teacher, one thread each (default 2; 1: in-process)")
 
 
-def run(args: argparse.Namespace) -> int:
-    plan = replace(QUICK_PLAN if args.quick else Plan(), seed=args.seed)
-    if args.fresh and args.out.exists():
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True, exist_ok=True)
-    ws = Workspace(args.out, plan)
-    ws.load_timings()
-    plan_file = args.out / "plan.json"
-    if plan_file.is_file() and json.loads(plan_file.read_text()) != json.loads(json.dumps(asdict(plan))):
-        print(f"evodrive ablation: {args.out} was made with another plan; use --fresh or another --out")
-        return 2
-    plan_file.write_text(json.dumps(asdict(plan), indent=1) + "\n")
-
-    for split in ("train", "val"):
-        ws.stage(f"data {split}", ws.split(split) / "split.json", lambda split=split: make_world(ws, split))
+def run_seed(ws: Workspace, jobs: int) -> dict:
+    """Every stage of one seed; returns its report."""
     ws.stage("pretrain encoder", ws.model(PRETRAINED) / "config.json", lambda: pretrain_perception(ws))
-    for method in (TEACHER, *STUDENTS):
-        ws.stage(f"train {method.key}", ws.model(method.key) / "training.json", lambda m=method: train(ws, m))
+    ws.stage(f"train {TEACHER.key}", ws.model(TEACHER.key) / "training.json", lambda: train(ws, TEACHER))
+    threads = 1 if jobs > 1 else None
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        futures = [pool.submit(ws.stage, f"train {m.key}", ws.model(m.key) / "training.json", lambda m=m: train(ws, m, threads))
+                   for m in STUDENTS]
+        for future in futures:
+            future.result()
     for method in METHODS:
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
     for key in (UNTRAINED, PRETRAINED, *(m.key for m in (*STUDENTS, TEACHER))):
         ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
+    return seed_report(ws)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = QUICK_PLAN if args.quick else Plan()
+    if args.fresh and args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plan_file = args.out / "plan.json"
+    shared_plan = json.loads(json.dumps({k: v for k, v in asdict(base).items() if k != "seed"}))
+    if plan_file.is_file() and json.loads(plan_file.read_text()) != shared_plan:
+        print(f"evodrive ablation: {args.out} was made with another plan; use --fresh or another --out")
+        return 2
+    plan_file.write_text(json.dumps(shared_plan, indent=1) + "\n")
+
+    shared = Workspace(args.out, base)
+    shared.load_timings()
+    for split in ("train", "val"):
+        shared.stage(f"data {split}", shared.split(split) / "split.json", lambda split=split: make_world(shared, split))
+    reports = []
+    for seed in args.seeds:
+        ws = Workspace(args.out / f"seed-{seed}", replace(base, seed=seed), shared=args.out)
+        ws.load_timings()
+        print(f"[ablation] seed {seed} -> {ws.root}", flush=True)
+        reports.append(run_seed(ws, args.jobs))
 
     report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))
-    report(ws, report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    result = aggregate(base, reports, shared.seconds, args.out)
+    (report_dir / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
+    (report_dir / "ablation.md").write_text(markdown(result))
     print((report_dir / "ablation.md").read_text())
-    print(f"evodrive ablation: {report_dir / 'ablation.json'}; full EvoDriveVLA student: {ws.model('evodrive')}")
+    print(f"evodrive ablation: {report_dir / 'ablation.json'}; full EvoDriveVLA students: {args.out}/seed-*/models/evodrive")
     return 0
