@@ -148,3 +148,23 @@ def test_explicit_failures() -> None:
     digits_missing = TrajectoryGrammar(["[", "(", ")", ",", " ", "."])
     with pytest.raises(DecodingError, match="no token"):
         greedy_decode(digits_missing, np.zeros(6), lambda _ts: np.zeros(6))
+
+
+def test_tiny_tokenizer_numbers_are_single_tokens_and_any_logits_decode_to_a_residual_plan():
+    from evodrive_ros.core.trajectory_codec import RESIDUAL_CODEC
+    from evodrive_ros.runtime.pipeline import token_texts
+    from evodrive_training.models.tokenizer import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    answer = RESIDUAL_CODEC.encode(np.array([[0.5 * i, -0.3 * i] for i in range(1, 7)]), np.zeros((6, 2)))
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer(answer)["input_ids"])
+    assert "-0.3" not in pieces and "0.3" in pieces and "3.0" in pieces and len(pieces) == 2 + 6 * 5 + 5 * 2
+    assert tokenizer.convert_ids_to_tokens(tokenizer("12.34")["input_ids"]) == ["1", "2", ".", "3", "4"]  # other formats: characters
+
+    grammar = TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=RESIDUAL_CODEC.decimals)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        tokens = greedy_decode(grammar, rng.normal(size=grammar.vocab_size), lambda feed: rng.normal(size=grammar.vocab_size))
+        text = "".join(tokenizer.convert_ids_to_tokens(tokens))
+        assert RESIDUAL_CODEC.decode(text, np.zeros((6, 2))).shape == (6, 2)
+        assert all(len(part.split(".")[1]) == 1 for part in text.strip("[]()").replace("), (", ",").split(","))

@@ -58,3 +58,22 @@ def test_ego_mlp_is_seeded_and_learns():
     error = np.abs(a - arrays["future_xy"]).mean()
     assert error < 0.2 * np.abs(arrays["future_xy"]).mean(), error
     assert torch.get_num_threads() >= 1
+
+
+def test_ctra_turns_and_stops_rather_than_reversing():
+    speed, omega = 5.0, 0.2
+    hist, valid, dyn = _inputs(speed, omega=omega)
+    np.testing.assert_allclose(predict_kinematic("ctra", hist, valid, dyn), predict_kinematic("ctrv", hist, valid, dyn), atol=1e-3)
+    hist, valid, dyn = _inputs(2.0, accel=-1.0)
+    np.testing.assert_allclose(predict_kinematic("ctra", hist, valid, dyn)[0, :, 0], [0.875, 1.5, 1.875, 2.0, 2.0, 2.0], atol=1e-3)
+
+
+def test_integrating_the_dynamics_recovers_a_circle():
+    from evodrive_ros.core.kinematic_prediction import integrate_dynamics
+
+    speed, omega = 6.0, 0.25
+    row = [speed, 0.0, speed * omega, 0.0]  # lateral acceleration v·ω, left positive
+    path = integrate_dynamics(np.array([row]), np.tile(row, (1, 6, 1)))
+    t = np.arange(1, 7) * 0.5
+    expected = np.stack([speed / omega * np.sin(omega * t), speed / omega * (1 - np.cos(omega * t))], axis=1)
+    np.testing.assert_allclose(path[0], expected, atol=1e-3)

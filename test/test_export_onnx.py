@@ -40,7 +40,7 @@ def planners(exported: ExportedTiny):
 def test_model_directory_layout(exported: ExportedTiny) -> None:
     manifest = read_manifest(exported.model_dir, verify_hashes=True)
     data = json.loads((exported.model_dir / MANIFEST_FILE).read_text())
-    assert data["format_version"] == 1 and data["codec"] == "text"
+    assert data["format_version"] == 1 and data["codec"] == "ctra-residual" and data["prior"] == "ctra"  # the tiny preset's codec
     assert list(data["cameras"])[0] == "CAM_FRONT" and len(data["cameras"]) == 6
     assert data["image"]["height"] == 112 and data["image"]["width"] == 196
     assert data["provenance"]["preset"] == "tiny" and data["provenance"]["source_checkpoint"]

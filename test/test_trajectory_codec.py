@@ -31,3 +31,30 @@ def test_command_rule_uses_lateral_offset_at_3s(lateral: float, command: str) ->
     future[:, 0] = np.arange(1, 7)
     future[-1, 1] = lateral
     assert command_from_future(future) == command
+
+
+def test_residual_codec_writes_the_correction_to_its_prior_and_reads_it_back():
+    from evodrive_ros.core.trajectory_codec import RESIDUAL_CODEC, get_codec
+
+    future = np.array([[2.0 * i, 0.3 * i] for i in range(1, 7)])
+    prior = np.array([[2.1 * i, 0.0] for i in range(1, 7)])
+    text = RESIDUAL_CODEC.encode(future, prior)
+    # x right = -(y left), y forward: the correction of the 3 s waypoint is (-1.8, -0.6)
+    assert text.endswith("(-1.8,-0.6)]") and "-0.0" not in text
+    np.testing.assert_allclose(RESIDUAL_CODEC.decode(text, prior), np.round(future - prior, 1) + prior, atol=1e-9)
+    with pytest.raises(ValueError, match="prior"):
+        RESIDUAL_CODEC.encode(future)
+    assert get_codec("text").prior is None and get_codec("ctra-residual") is RESIDUAL_CODEC
+    with pytest.raises(ValueError, match="unknown trajectory codec"):
+        get_codec("bins")
+
+
+def test_residual_codec_prior_is_the_ctra_plan_of_the_history():
+    from evodrive_ros.core.kinematic_prediction import predict_kinematic
+    from evodrive_ros.core.trajectory_codec import RESIDUAL_CODEC
+
+    history = np.stack([np.arange(-4, 1) * 2.5, np.zeros(5)], axis=1)
+    dynamics = np.tile([5.0, -1.0, 0.0, 0.0], (5, 1))
+    prior = RESIDUAL_CODEC.prior_plan(history, None, dynamics)
+    np.testing.assert_allclose(prior, predict_kinematic("ctra", history[None], np.ones((1, 5), bool), dynamics[None])[0])
+    assert prior[-1, 0] == pytest.approx(5.0 * 3.0 - 0.5 * 9.0, abs=1e-6)  # braking at 1 m/s^2, straight ahead
