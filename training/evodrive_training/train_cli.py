@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     dataroot = args.dataroot or Path(split.index["dataroot"])
     model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype)
     hint_ids = torch.tensor(tokenizer(prompts.REFINE_HINT + "\n", add_special_tokens=False)["input_ids"])
-    number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma)
+    number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma,
+                                 config.number_value_weight)
 
     if args.mode == "teacher":
         wrapper, kind = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels), "teacher"

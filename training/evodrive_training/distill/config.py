@@ -41,6 +41,7 @@ class DistillConfig:
     # The answer's cross entropy (teacher and student): Gaussian soft labels of this width over the
     # number tokens of a tokenizer that has them (the tiny preset's; 0: one-hot, the paper's).
     number_label_sigma: float = 0.15
+    number_value_weight: float = 0.0  # + this × |expected value − target| on number tokens (``NumberLabels``)
 
     def __post_init__(self) -> None:
         if self.hidden_loss not in ("smooth_l1", "mse"):

@@ -87,10 +87,15 @@ class NumberLabels:
     """Cross entropy that knows magnitude: where the target is a number token, the target
     distribution is a Gaussian over the number tokens' values (σ in metres, or the units the number
     has) instead of a one-hot, so predicting 4.1 for 4.2 costs little and 9.7 costs much. Other
-    tokens keep the one-hot target. σ = 0 or no number tokens: plain cross entropy."""
+    tokens keep the one-hot target. σ = 0 or no number tokens: plain cross entropy.
 
-    def __init__(self, ids: np.ndarray, values: np.ndarray, vocab_size: int, sigma: float) -> None:
+    ``value_weight`` adds the absolute error of the predicted distribution's expected value over
+    the number tokens: a gradient that says which way the value is off even where the predicted
+    mass lies far from the target (where the soft labels alone say only "not here")."""
+
+    def __init__(self, ids: np.ndarray, values: np.ndarray, vocab_size: int, sigma: float, value_weight: float = 0.0) -> None:
         self.sigma = float(sigma)
+        self.value_weight = float(value_weight)
         self.ids = torch.as_tensor(ids, dtype=torch.long)
         self.values = torch.as_tensor(values, dtype=torch.float32)
         self.index = torch.full((vocab_size,), -1, dtype=torch.long)
@@ -111,8 +116,13 @@ class NumberLabels:
         values = self.values.to(logits.device)
         target_values = values[index.clamp_min(0)]
         weights = torch.softmax(-((values[None] - target_values[:, None]) ** 2) / (2 * self.sigma**2), dim=-1)
-        soft = -(weights * log_p[:, self.ids.to(logits.device)]).sum(-1)
-        return torch.where(is_number, soft, hard).mean()
+        number_log_p = log_p[:, self.ids.to(logits.device)]
+        soft = -(weights * number_log_p).sum(-1)
+        loss = torch.where(is_number, soft, hard).mean()
+        if self.value_weight > 0 and bool(is_number.any()):
+            expected = (torch.softmax(number_log_p[is_number], dim=-1) * values[None]).sum(-1)
+            loss = loss + self.value_weight * (expected - target_values[is_number]).abs().mean()
+        return loss
 
 
 def answer_ce(
