@@ -94,15 +94,19 @@ def build_tiny(
 
 
 def _smooth_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.ndarray, values: np.ndarray, n_frequencies: int = 16) -> None:
-    """Write sin/cos features of each number token's value (wavelengths 0.4 m ... 300 m) into the
-    first 2·n_frequencies channels of its (tied) embedding; the other channels stay random."""
+    """Each number token's (tied) embedding: sin/cos features of its value (wavelengths 0.4 m ...
+    300 m) in the first 2·n_frequencies channels, zero elsewhere. Measured on a one-number problem
+    (the 3 s lateral correction from the text prompt): with the other channels left random the value
+    signal is drowned and the model needed ~2.5x the steps to reach the same correlation (0.63)."""
     frequencies = np.geomspace(2 * np.pi / 300.0, 2 * np.pi / 0.4, n_frequencies)
     phase = values[:, None] * frequencies[None]
     features = np.concatenate([np.sin(phase), np.cos(phase)], axis=1)
     with torch.no_grad():
         weight = model.get_input_embeddings().weight
-        scale = float(weight.std()) * 2.0
-        weight[torch.from_numpy(ids), : features.shape[1]] = torch.from_numpy(features * scale).to(weight.dtype)
+        scale = float(weight.std()) * 10.0
+        rows = torch.zeros(len(ids), weight.shape[1], dtype=weight.dtype)
+        rows[:, : features.shape[1]] = torch.from_numpy(features * scale)
+        weight[torch.from_numpy(ids)] = rows
 
 
 def codec_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryCodec:
