@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.trajectory_codec import PAPER_CODEC
 
 MAX_INT_DIGITS = 3
-DECIMALS = 2  # the paper's codec
+DECIMALS = PAPER_CODEC.decimals  # default: the paper's codec
 _GRAMMAR_CHARS = frozenset("0123456789.-,()[] ")
 
 # A state is (phase, pair index, coordinate index, digits so far in the current part).

@@ -98,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma,
                                  config.number_value_weight)
 
+    codec, spec = codec_of(model), image_spec(model)
     if args.mode == "teacher":
-        wrapper, kind = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels), "teacher"
+        wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels)
+        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
     else:
         teacher = None
         if config.uses_teacher:
@@ -110,14 +112,12 @@ def run(args: argparse.Namespace) -> int:
         per_step = config.uses_teacher and args.per_step_teacher
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
                                    teacher.config.text_config.hidden_size if teacher is not None else None)
-        kind = "distill" if per_step else "student"
-    codec = codec_of(model)
-    dataset = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), kind, codec)
-    if args.mode != "teacher" and config.uses_teacher and not args.per_step_teacher:
-        teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, image_spec(model), "distill", codec)
-        targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.batch_size, args.seed)
-        dataset = WithTeacherTargets(dataset, targets)
-        del teacher
+        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
+        if teacher is not None and not per_step:
+            teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
+            targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.batch_size, args.seed)
+            dataset = WithTeacherTargets(dataset, targets)
+            del teacher
     print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
