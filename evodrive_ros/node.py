@@ -31,11 +31,12 @@ from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float64, String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -71,6 +72,7 @@ _CLOCK_JUMP_BACK_S = 1.0
 # the executor thread; at the default 5 ms switch interval that wait alone added ~30 ms per plan.
 _GIL_SWITCH_INTERVAL_S = 0.0005
 _STOP_POLL_S = 0.1  # longest a stop request waits for the spin loop to notice it
+_FATAL_FAILURE_S = 1.0  # every inference failing for this long (in cycles) is a lost backend
 
 
 def load_configured_planner(config: dict[str, Any]) -> Planner | None:
@@ -120,12 +122,35 @@ class ReceivedImage:
     rgb: Future[np.ndarray] | None  # None when no model is loaded (no cycle will use it)
 
 
-class PlannerNode(Node):
+class PlannerNode(LifecycleNode):
+    """A managed node: ``configure`` loads and verifies the model, ``activate`` subscribes and
+    publishes, ``deactivate`` / ``cleanup`` release them again, and a fatal fault (the backend
+    failing every cycle for a second) ends in the error transition, reported on /diagnostics until
+    a later ``configure`` succeeds. With ``autostart`` (the default) it drives itself to active,
+    as a plain node would start."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._declare_parameters()
-        self.planner = load_configured_planner(self.config)
+        self.planner: Planner | None = None
+        self.fault: str | None = None  # why the last configure failed or the node left active
         self.stats = PlannerStats()
+        self._active = False
+        self._inputs: list[Any] = []  # subscriptions and the planning timer, alive while active
+        self._worker: ThreadPoolExecutor | None = None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.planner = load_configured_planner(self.config)
+        except Exception as exc:  # a missing, corrupt or incompatible model: one line, stay unconfigured
+            self.fault = f"configure failed: {exc}"
+            self.get_logger().error(self.fault)
+            return TransitionCallbackReturn.FAILURE
+        self.fault = None
         cameras = list(self.config["camera_names"])
         self.cameras: CameraBuffers[ReceivedImage] = CameraBuffers(cameras)
         self.odometry = OdometryBuffer()
@@ -134,38 +159,90 @@ class PlannerNode(Node):
         self.last_planned_s: float | None = None
         self.last_clock_s: float | None = None
         self.last_cycle_wall = 0.0
+        self.consecutive_failures = 0
         self.rate_limiter = RateLimiter(self.config["planning_rate_hz"])
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodrive_infer")
         self._decode_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_decode")
         self._busy = threading.Event()
-        self._worker_done = self.create_guard_condition(self._cycle_if_ready)  # wakes the executor thread
-
-        image_type = CompressedImage if self.config["compressed_images"] else Image
-        for camera, topic in zip(cameras, self.config["camera_topics"]):
-            self.create_subscription(
-                image_type, topic, lambda msg, c=camera: self._on_image(c, msg), qos_profile_sensor_data
-            )
-        self.create_subscription(Odometry, self.config["odom_topic"], self._on_odometry, qos_profile_sensor_data)
-        self.create_subscription(String, self.config["command_topic"], self._on_command, 10)
+        self._worker_done = self.create_guard_condition(self._after_plan)  # wakes the executor thread
         reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        self.path_pub = self.create_publisher(Path, self.config["path_topic"], reliable)
-        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", reliable)
-        self.latency_pub = self.create_publisher(Float64, "~/latency_ms", reliable)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.plan_timer = self.create_timer(1.0 / self.config["planning_rate_hz"], self._on_timer)
-        self.create_timer(1.0, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.path_pub = self.create_lifecycle_publisher(Path, self.config["path_topic"], reliable)
+        self.marker_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", reliable)
+        self.latency_pub = self.create_lifecycle_publisher(Float64, "~/latency_ms", reliable)
         if self.planner is None:
             self.get_logger().warning("no model_dir configured: planner runs without a model and publishes no paths")
         else:
             self.get_logger().info(f"planner ready: {self.planner.model_id}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        image_type = CompressedImage if self.config["compressed_images"] else Image
+        for camera, topic in zip(self.config["camera_names"], self.config["camera_topics"]):
+            self._inputs.append(self.create_subscription(
+                image_type, topic, lambda msg, c=camera: self._on_image(c, msg), qos_profile_sensor_data
+            ))
+        self._inputs.append(self.create_subscription(Odometry, self.config["odom_topic"], self._on_odometry, qos_profile_sensor_data))
+        self._inputs.append(self.create_subscription(String, self.config["command_topic"], self._on_command, 10))
+        self.plan_timer = self.create_timer(1.0 / self.config["planning_rate_hz"], self._on_timer)
+        self._inputs.append(self.plan_timer)
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_inputs()
+        result = super().on_deactivate(state)
+        return TransitionCallbackReturn.ERROR if self.fault else result
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_inputs()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything and wait unconfigured (a lifecycle manager may configure again)."""
+        self.get_logger().error(f"entered error processing: {self.fault}")
+        self._stop_inputs()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_inputs(self) -> None:
+        """Destroy subscriptions and the timer, then let a plan in flight finish."""
+        self._active = False
+        for entity in self._inputs:
+            if isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._inputs.clear()
+        if self._worker is not None:
+            self._worker.submit(lambda: None).result()  # the single worker runs in order
+
+    def _release(self) -> None:
+        if self._worker is None:
+            return
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._decode_pool.shutdown(wait=True, cancel_futures=True)
+        self._worker = None
+        for publisher in (self.path_pub, self.marker_pub, self.latency_pub):
+            self.destroy_lifecycle_publisher(publisher)
+        self.destroy_guard_condition(self._worker_done)
+        self.planner = None
+
+    def start(self) -> bool:
+        """``autostart``: configure and activate; False when either transition failed."""
+        return (self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                and self.trigger_activate() == TransitionCallbackReturn.SUCCESS)
 
     # --- parameters -------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
         defaults = load_params_file(default_params_file())
         for spec in PARAMS:
             choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""
-            restart = " [restart to change]" if spec.name in RESTART_PARAMS else ""
+            restart = " [change only while unconfigured]" if spec.name in RESTART_PARAMS else ""
             descriptor = ParameterDescriptor(
                 name=spec.name, type=_PARAM_TYPES[spec.type].value, description=spec.description + choices + restart
             )
@@ -179,21 +256,24 @@ class PlannerNode(Node):
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         updated = dict(self.config)
+        configured = self._worker is not None
         try:
             for param in params:
                 if param.name not in SPECS:
                     continue
-                if param.name in RESTART_PARAMS and param.value != self.config[param.name]:
-                    raise ParameterError(f"{param.name}: takes effect only at start; restart the node to change it")
+                if configured and param.name in RESTART_PARAMS and param.value != self.config[param.name]:
+                    raise ParameterError(f"{param.name}: fixed while configured; clean up the node, set it, configure again")
                 check_value(SPECS[param.name], param.value)
                 updated[param.name] = param.value
             check_config(updated)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if updated["planning_rate_hz"] != self.config["planning_rate_hz"]:
-            self.plan_timer.cancel()
+        if self._active and updated["planning_rate_hz"] != self.config["planning_rate_hz"]:
+            self._inputs.remove(self.plan_timer)
             self.destroy_timer(self.plan_timer)
             self.plan_timer = self.create_timer(1.0 / updated["planning_rate_hz"], self._on_timer)
+            self._inputs.append(self.plan_timer)
+        if configured:
             self.rate_limiter = RateLimiter(updated["planning_rate_hz"])
         self.config = updated
         return SetParametersResult(successful=True)
@@ -222,12 +302,20 @@ class PlannerNode(Node):
                 self.stats.windows["input_delay_ms"].append((self.get_clock().now().nanoseconds * 1e-9 - stamp_s) * 1e3)
         self._cycle_if_ready()
 
+    def _after_plan(self) -> None:
+        """Executor thread, after each plan: leave active on a fatal fault, else plan what waits."""
+        if self.fault and self._active:
+            self.trigger_deactivate()  # returns ERROR with a fault: error processing, then unconfigured
+        else:
+            self._cycle_if_ready()
+
     def _cycle_if_ready(self) -> None:
         """Start a cycle when a complete, unplanned camera set is waiting and the worker is free.
         Runs on each image and when the worker finishes (a set that arrived while it was busy is
         planned at once instead of waiting for the next frame)."""
         if (
-            not self._busy.is_set()
+            self._active
+            and not self._busy.is_set()
             and self.cameras.complete(self.config["anchor_camera"], self.config["max_camera_skew_s"], self.last_planned_s)
             and self.rate_limiter.try_acquire(time.monotonic())
         ):
@@ -330,7 +418,11 @@ class PlannerNode(Node):
             except Exception as exc:  # a backend failure must not take the node down
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=5.0)
                 self.stats.skip("inference_error")
+                self.consecutive_failures += 1
+                if self.consecutive_failures >= config["planning_rate_hz"] * _FATAL_FAILURE_S:
+                    self.fault = f"backend lost: {self.consecutive_failures} inference failures in a row, last: {exc}"
                 return
+            self.consecutive_failures = 0
             inference_ms = (time.perf_counter() - start) * 1e3
             with self.stats.lock:
                 self.stats.windows["cycle_start_ms"].append(cycle_start_ms)
@@ -388,10 +480,18 @@ class PlannerNode(Node):
                     p50, p99 = np.percentile(np.array(window), [50, 99])
                     values[f"{name}/p50"], values[f"{name}/p99"] = f"{p50:.1f}", f"{p99:.1f}"
         status = DiagnosticStatus(name=f"{NODE_NAME}: planner", hardware_id=self.config["model_dir"] or "none")
-        if self.planner is None:
-            status.level, status.message = DiagnosticStatus.WARN, "no model loaded"
+        state = self._state_machine.current_state[1]
+        if self.fault:
+            status.level, status.message = DiagnosticStatus.ERROR, self.fault
+        elif self.planner is None:
+            status.level, status.message = DiagnosticStatus.WARN, "no model loaded" if self._worker else f"{state}: no model loaded"
+        elif not self._active:
+            status.level, status.message = DiagnosticStatus.WARN, f"{state}: model {self.planner.model_id}, not planning"
         else:
             status.level, status.message = DiagnosticStatus.OK, f"model {self.planner.model_id}"
+        values["lifecycle_state"] = state
+        if self.fault:
+            values["fault"] = self.fault
         values["backend"] = self.config["backend"]
         values["model"] = self.planner.model_id if self.planner else "none"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -400,14 +500,15 @@ class PlannerNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
-        if hasattr(self, "_worker"):  # absent when construction failed on a bad parameter
-            self._worker.shutdown(wait=True, cancel_futures=True)
-            self._decode_pool.shutdown(wait=True, cancel_futures=True)
+        if hasattr(self, "_inputs"):  # absent when construction failed on a bad parameter
+            self._stop_inputs()
+            self._release()
         super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; exits 0 on SIGINT/SIGTERM (see ``stop_signals``), 2 on a bad configuration."""
+    """Console entry point; exits 0 on SIGINT/SIGTERM (see ``stop_signals``), 2 on a bad configuration
+    or (``autostart``) a model that does not load."""
     sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
     rclpy.init(args=argv if argv is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     with stop_on_signals() as stop:
@@ -415,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
             node = PlannerNode()
         except (ParameterError, rclpy.exceptions.ParameterException) as exc:
             print(f"{NODE_NAME}: invalid parameters: {exc}", file=sys.stderr)
+            rclpy.try_shutdown()
+            return 2
+        if node.config["autostart"] and not node.start():
+            print(f"{NODE_NAME}: {node.fault or 'could not start'}", file=sys.stderr)
+            node.destroy_node()
             rclpy.try_shutdown()
             return 2
         executor = SingleThreadedExecutor()

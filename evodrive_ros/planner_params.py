@@ -27,6 +27,7 @@ class ParamSpec:
 
 
 PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", bool, "configure and activate at start (false: wait for a lifecycle manager)"),
     ParamSpec("model_dir", str, "model directory (model.json + ONNX); empty starts without a model"),
     ParamSpec("backend", str, "inference backend (kinematic: model-free constant turn rate)",
               choices=("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt", "kinematic")),
@@ -47,12 +48,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("failure_policy", str, "what a failed cycle publishes (skip: nothing)", choices=("skip",)),
 )
 
-# Changing these means new subscriptions or a new model: they are fixed until the node restarts.
+# Changing these means new subscriptions or a new model: they are fixed while the node is configured.
 RESTART_PARAMS = frozenset(
-    {"model_dir", "backend", "inference_threads", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
+    {"autostart", "model_dir", "backend", "inference_threads", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
 )
 
 SPECS = {spec.name: spec for spec in PARAMS}
+# Declared by rclpy itself; a params file (the carla preset) may set them.
+ROS_PARAMS = {"use_sim_time": ParamSpec("use_sim_time", bool, "follow /clock instead of the system clock")}
 
 
 class ParameterError(ValueError):
@@ -77,6 +80,9 @@ def check_value(spec: ParamSpec, value: Any) -> None:
 def check_config(values: dict[str, Any]) -> None:
     """Validate a full parameter set, including the rules that tie parameters together."""
     for name, value in values.items():
+        if name in ROS_PARAMS:
+            check_value(ROS_PARAMS[name], value)
+            continue
         if name not in SPECS:
             raise ParameterError(f"{name}: unknown parameter (known: {', '.join(SPECS)})")
         check_value(SPECS[name], value)

@@ -21,3 +21,13 @@ def ros_env() -> dict[str, str]:
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["RMW_IMPLEMENTATION"] = "rmw_fastrtps_cpp"
     return env
+
+
+@pytest.fixture(scope="session")
+def drive_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s straight drive (six JPEG cameras at 12 Hz, odometry at 50 Hz) as an MCAP rosbag2."""
+    from synthetic_bags import write_straight_drive_bag
+
+    path = tmp_path_factory.mktemp("bags") / "straight"
+    write_straight_drive_bag(path)
+    return path
