@@ -92,3 +92,48 @@ def test_missing_gt_gives_a_clear_error(tmp_path, capsys):
     args = argparse.Namespace(pred=pred, gt=tmp_path / "nowhere", out=None, plot=None, n_plots=0, name=None)
     assert cli.run(args) == 2
     assert "neither a cached split" in capsys.readouterr().err
+
+
+class _RunsAShellCommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path, capsys):
+    _write_folder(tmp_path)
+    marker = tmp_path / "pwned"
+    (tmp_path / "gt_traj_mask.pkl").write_bytes(pickle.dumps({"tok0": _RunsAShellCommand(marker)}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([]))
+    args = argparse.Namespace(pred=pred, gt=tmp_path, out=tmp_path / "out.json", plot=None, n_plots=0, name=None)
+    assert cli.run(args) != 0
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert "gt_traj_mask.pkl: not a pickle of numpy arrays: refused to load posix.system" in err
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("out_name", ["pred.json", "gt_traj.pkl", "notes.txt"])
+def test_out_never_overwrites_an_input_or_a_file_eval_did_not_write(tmp_path, capsys, out_name):
+    gt_dir = tmp_path / "gt"
+    gt_dir.mkdir()
+    token = _write_folder(gt_dir)
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([{"id": token, "predict": _text([(0.0, 1.0)] * 6)}]))
+    out = {"pred.json": pred, "gt_traj.pkl": gt_dir / "gt_traj.pkl", "notes.txt": tmp_path / "notes.txt"}[out_name]
+    if out_name == "notes.txt":
+        out.write_text("my notes")
+    before = out.read_bytes()
+    args = argparse.Namespace(pred=pred, gt=gt_dir, out=out, plot=None, n_plots=0, name=None)
+    assert cli.run(args) == 2
+    assert out.read_bytes() == before
+    assert "evodrive eval: --out" in capsys.readouterr().err
+    # an earlier report of eval itself is replaced
+    report = tmp_path / "report.json"
+    assert cli.run(argparse.Namespace(pred=pred, gt=gt_dir, out=report, plot=None, n_plots=0, name=None)) == 0
+    assert cli.run(argparse.Namespace(pred=pred, gt=gt_dir, out=report, plot=None, n_plots=0, name=None)) == 0

@@ -30,7 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="method name in the table (default: PRED file stem)")
 
 
+_REPORT_TOOL = "evodrive eval"  # marks a file as this command's output: the only kind --out replaces
+
+
+def _refuse_out(out: Path, inputs: list[Path]) -> str | None:
+    """Why ``out`` must not be written: it is an input, or an existing file eval did not write
+    (a ground-truth pickle, someone's notes)."""
+    target = out.resolve()
+    for path in inputs:
+        if target == path.resolve():
+            return f"--out {out} would overwrite the input {path}"
+    if target.exists():
+        try:
+            previous = json.loads(target.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if not isinstance(previous, dict) or previous.get("tool") != _REPORT_TOOL:
+            return f"--out {out} exists and is not an earlier evodrive eval report; choose another path"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.out and (reason := _refuse_out(args.out, [args.pred, args.gt])):
+        print(f"evodrive eval: {reason}", file=sys.stderr)
+        return 2
     try:
         gt = load_ground_truth(args.gt)
         texts = read_predictions(args.pred)
@@ -47,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=1))
+        tmp.write_text(json.dumps({"tool": _REPORT_TOOL, **report}, indent=1))
         tmp.replace(args.out)
     if args.plot:
         _write_plots(args.plot, gt, predictions.trajectories, args.n_plots)

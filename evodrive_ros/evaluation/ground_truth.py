@@ -101,12 +101,31 @@ def _future_steps(array: object, step_ndim: int) -> np.ndarray:
     return arr[:FUTURE_STEPS]
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, strings and numpy arrays, and nothing that runs code: a
+    downloaded pickle whose ``__reduce__`` names ``os.system`` (or any other callable) is refused
+    before anything is called."""
+
+    ALLOWED = {
+        ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"), ("builtins", "frozenset"),
+        ("builtins", "bytearray"), ("collections", "OrderedDict"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays, numbers and containers are allowed)")
+        return super().find_class(module, name)
+
+
 def _read_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            data = pickle.load(f)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"{path}: pickled with {exc.name!r} objects; expected numpy arrays") from exc
+            data = _ArraysOnly(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a pickle of numpy arrays: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict keyed by sample token, got {type(data).__name__}")
     return data
