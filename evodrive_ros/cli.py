@@ -2,13 +2,15 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules are imported only when their subcommand runs, so ``evodrive --help`` works on a vehicle that
-has the runtime only; a subcommand whose extra dependencies are missing names the extra to install.
+has the runtime only; subcommands of a package that is not installed (the training side) are not
+listed, and one whose extra dependencies are missing names the requirements file to install.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass
 
@@ -18,7 +20,11 @@ class Subcommand:
     name: str
     module: str
     help: str
-    extra: str  # "runtime" or "training": which requirements file provides its dependencies
+    extra: str  # "runtime", "tools" or "training": which requirements file provides its dependencies
+
+    @property
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module.split(".")[0]) is not None
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -31,12 +37,15 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
     Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
     Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),
-    Subcommand("replay", "evodrive_ros.replay", "replay a rosbag2 through the planner node and score the plans", "runtime"),
+    Subcommand("replay", "evodrive_ros.replay", "replay a rosbag2 through the planner node and score the plans", "tools"),
     Subcommand("demo", "evodrive_ros.demo", "the main job: a synthetic drive replayed through the real node", "training"),
 )
 
+# Modules each extra provides, checked before a subcommand runs (tools import theirs lazily).
+_EXTRA_MODULES = {"runtime": (), "tools": ("rosbags", "mcap", "matplotlib"), "training": ("torch", "transformers")}
 _INSTALL_HINT = {
     "runtime": "pip install -r requirements/runtime.txt",
+    "tools": "pip install -r requirements/tools.txt",
     "training": "pip install -r requirements/training.txt && pip install -e training",
 }
 
@@ -45,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evodrive", description="EvoDriveVLA: distilled driving VLA for ROS 2.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for spec in SUBCOMMANDS:
-        sub.add_parser(spec.name, help=spec.help, add_help=False)
+        if spec.installed:
+            sub.add_parser(spec.name, help=spec.help, add_help=False)
     return parser
 
 
@@ -58,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     specs = {s.name: s for s in SUBCOMMANDS}
     spec = specs.get(argv[0])
     if spec is None:
-        parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(specs)})")
+        parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(s.name for s in SUBCOMMANDS if s.installed)})")
+    if not spec.installed:
+        print(f"evodrive {spec.name}: part of the {spec.extra} package, not installed here; install it with: "
+              f"{_INSTALL_HINT[spec.extra]}", file=sys.stderr)
+        return 2
+    missing = [name for name in _EXTRA_MODULES[spec.extra] if importlib.util.find_spec(name) is None]
     try:
+        if missing:
+            raise ModuleNotFoundError(f"No module named {missing[0]!r}", name=missing[0])
         module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
         if exc.name and not exc.name.startswith("evodrive"):
@@ -68,9 +85,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"install them with: {_INSTALL_HINT[spec.extra]}",
                 file=sys.stderr,
             )
-            return 2
-        if exc.name and exc.name.startswith(spec.module.split(".")[0]) and exc.name in spec.module:
-            print(f"evodrive {spec.name}: not available in this installation ({exc.name} missing)", file=sys.stderr)
             return 2
         raise
     sub_parser = argparse.ArgumentParser(prog=f"evodrive {spec.name}", description=spec.help)

@@ -19,7 +19,7 @@ from evodrive_ros.core.model_manifest import MANIFEST_FILE, read_manifest  # noq
 from evodrive_ros.runtime import load_planner  # noqa: E402
 from evodrive_ros.runtime.engine_plan import graph_profiles  # noqa: E402
 from evodrive_ros.runtime.mrope import mrope_positions  # noqa: E402
-from evodrive_ros.runtime.trt_compat import check_graph  # noqa: E402
+from evodrive_training.export.trt_compat import check_graph  # noqa: E402
 
 # Logit tolerance, ONNX Runtime vs transformers eager, fp32 on CPU (measured ~5e-7 on the tiny model).
 LOGIT_ATOL = 1e-4

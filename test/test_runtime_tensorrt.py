@@ -14,7 +14,7 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.model_manifest import Architecture, GraphFile, ModelManifest
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.runtime.engine_plan import engine_cache_path, graph_profiles, trtexec_command
-from evodrive_ros.runtime.trt_compat import TensorRtIncompatible, assert_trt_compatible, check_graph
+from evodrive_training.export.trt_compat import TensorRtIncompatible, assert_trt_compatible, check_graph
 
 ARCH = Architecture(128, 2, 4, 2, 32, 256, 256, 5, 2, 64, 4, 128, (1,), 112)
 MANIFEST = ModelManifest(

@@ -40,7 +40,7 @@ from evodrive_ros.core.model_manifest import (
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
-from evodrive_ros.runtime.trt_compat import assert_trt_compatible
+from evodrive_training.export.trt_compat import assert_trt_compatible
 from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, kv_shape
 from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
