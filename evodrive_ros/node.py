@@ -53,6 +53,7 @@ from evodrive_ros.planner_params import (
     SPECS,
     ParameterError,
     check_config,
+    check_names,
     check_value,
     default_params_file,
     load_params_file,
@@ -146,7 +147,12 @@ class PlannerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self.planner = load_configured_planner(self.config)
+            model_cameras = tuple(getattr(self.planner, "cameras", None) or self.config["camera_names"])
+            if tuple(self.config["camera_names"]) != model_cameras:
+                raise ParameterError(f"camera_names {list(self.config['camera_names'])} do not match the model's cameras "
+                                     f"{list(model_cameras)} (same names, same order)")
         except Exception as exc:  # a missing, corrupt or incompatible model: one line, stay unconfigured
+            self.planner = None
             self.fault = f"configure failed: {exc}"
             self.get_logger().error(self.fault)
             return TransitionCallbackReturn.FAILURE
@@ -239,6 +245,9 @@ class PlannerNode(LifecycleNode):
 
     # --- parameters -------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
+        # rclpy ignores overrides (command line, params file) that name no declared parameter: a
+        # misspelt planing_rate_hz would silently keep the default
+        check_names(self._parameter_overrides)
         defaults = load_params_file(default_params_file())
         for spec in PARAMS:
             choices = f" ({' | '.join(spec.choices)})" if spec.choices else ""

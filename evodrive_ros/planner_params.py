@@ -7,6 +7,8 @@ validation is a plain function (no DDS) so tests and the launch file can call it
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,6 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_input_age_s", float, "inputs older than this (vs. the clock) skip the cycle", low=0.01, high=5.0),
     ParamSpec("max_camera_skew_s", float, "largest stamp difference between cameras of one cycle", low=0.0, high=1.0),
     ParamSpec("output_frame", str, "frame of the published path", choices=("odom", "map", "base_link")),
-    ParamSpec("failure_policy", str, "what a failed cycle publishes (skip: nothing)", choices=("skip",)),
 )
 
 # Changing these means new subscriptions or a new model: they are fixed while the node is configured.
@@ -56,6 +57,8 @@ RESTART_PARAMS = frozenset(
 SPECS = {spec.name: spec for spec in PARAMS}
 # Declared by rclpy itself; a params file (the carla preset) may set them.
 ROS_PARAMS = {"use_sim_time": ParamSpec("use_sim_time", bool, "follow /clock instead of the system clock")}
+_ROS_NAMES = ("start_type_description_service",)  # declared by rclpy, not validated here
+_ROS_PREFIXES = ("qos_overrides.",)
 
 
 class ParameterError(ValueError):
@@ -77,15 +80,23 @@ def check_value(spec: ParamSpec, value: Any) -> None:
         raise ParameterError(f"{spec.name}: expected a value in [{spec.low}, {spec.high}], got {value!r}")
 
 
+def check_names(names: Iterable[str]) -> None:
+    """Raise ``ParameterError`` for a name that is neither ours nor one rclpy declares itself."""
+    for name in names:
+        if name not in SPECS and name not in ROS_PARAMS and not name.startswith(_ROS_PREFIXES) and name not in _ROS_NAMES:
+            close = difflib.get_close_matches(name, SPECS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ParameterError(f"{name}: unknown parameter{hint}")
+
+
 def check_config(values: dict[str, Any]) -> None:
     """Validate a full parameter set, including the rules that tie parameters together."""
+    check_names(values)
     for name, value in values.items():
         if name in ROS_PARAMS:
             check_value(ROS_PARAMS[name], value)
-            continue
-        if name not in SPECS:
-            raise ParameterError(f"{name}: unknown parameter (known: {', '.join(SPECS)})")
-        check_value(SPECS[name], value)
+        elif name in SPECS:
+            check_value(SPECS[name], value)
     cameras, topics = values.get("camera_names", []), values.get("camera_topics", [])
     if len(cameras) != len(topics):
         raise ParameterError(f"camera_topics: expected one topic per camera ({len(cameras)}), got {len(topics)}")

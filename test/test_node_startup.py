@@ -70,7 +70,8 @@ def test_node_is_on_the_graph_with_declared_parameters_and_exits_cleanly(ros_env
 
 @pytest.mark.parametrize(
     "arg, message",
-    [("backend:=cuda", "backend: expected one of"), ("planning_rate_hz:=500.0", "planning_rate_hz")],
+    [("backend:=cuda", "backend: expected one of"), ("planning_rate_hz:=500.0", "planning_rate_hz"),
+     ("planing_rate_hz:=5.0", "planing_rate_hz: unknown parameter (did you mean planning_rate_hz?)")],
 )
 def test_invalid_parameter_is_one_clear_error(ros_env: dict[str, str], arg: str, message: str) -> None:
     planner = _start_planner(ros_env, "-p", arg)

@@ -31,6 +31,7 @@ def test_carla_preset_overrides_known_parameters_only() -> None:
         ({"max_input_age_s": 9.0}, "max_input_age_s: expected a value in"),
         ({"compressed_images": "yes"}, "compressed_images: expected bool"),
         ({"colour": "red"}, "colour: unknown parameter"),
+        ({"planing_rate_hz": 5.0}, "planing_rate_hz: unknown parameter .did you mean planning_rate_hz"),
     ],
 )
 def test_bad_values_are_rejected_with_the_parameter_name(change: dict, message: str) -> None:

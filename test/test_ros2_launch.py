@@ -216,4 +216,14 @@ def test_ros2_run_with_a_model_folder_that_does_not_load_exits_with_one_line(wor
     output, _ = run.communicate(timeout=60)
     assert run.returncode == 2, output
     assert "Traceback" not in output
-    assert f"evodrive_planner: configure failed:" in output and str(tmp_path) in output
+    assert "evodrive_planner: configure failed:" in output and str(tmp_path) in output
+
+
+@pytest.mark.usefixtures("launch_ros")
+def test_camera_names_that_do_not_match_the_model_are_refused_at_start(workspace: Path, ros_env: dict[str, str]) -> None:
+    cameras = "[CAM_FRONT,CAM_FRONT_RIGHT,CAM_FRONT_LEFT,CAM_BACK,CAM_BACK_LEFT,CAM_BACK_RIGHT]"  # two swapped
+    run = _ros2(workspace, ros_env, "run", "evodrive", "evodrive_planner", "--ros-args",
+                "-p", f"model_dir:={REPO / 'models' / 'evodrive-tiny'}", "-p", f"camera_names:={cameras}")
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 2, output
+    assert "do not match the model's cameras" in output and "Traceback" not in output

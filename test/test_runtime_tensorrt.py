@@ -18,7 +18,7 @@ from evodrive_training.export.trt_compat import TensorRtIncompatible, assert_trt
 
 ARCH = Architecture(128, 2, 4, 2, 32, 256, 256, 5, 2, 64, 4, 128, (1,), 112)
 MANIFEST = ModelManifest(
-    codec="text", cameras=CAMERAS, image=ImageSpec(112, 196), prompt_version="p", tokenizer="tokenizer.json",
+    codec="text", cameras=CAMERAS, image=ImageSpec(112, 196), prompt_version="p", tokenizer="tokenizer.json", tokenizer_sha256="c" * 64,
     graphs={"vision": GraphFile("vision.onnx", "a" * 64), "decoder": GraphFile("decoder.onnx", "b" * 64)},
     architecture=ARCH, max_sequence_length=900,
 )

@@ -1,9 +1,10 @@
 """The model directory's manifest, ``model.json``: what a runtime needs to know before loading graphs.
 
 A model directory holds the manifest, the tokenizer (``tokenizer.json``, readable by the
-``tokenizers`` library alone) and the ONNX graphs, each with its sha256 so that a corrupted copy and a
-stale TensorRT engine are both detected. The exporter writes it (``evodrive export``); every runtime
-backend reads it through :func:`read_manifest`.
+``tokenizers`` library alone) and the ONNX graphs, each file with its sha256 so that a corrupted or
+swapped copy and a stale TensorRT engine are all detected; every path is confined to the directory.
+The exporter writes it (``evodrive export``); every runtime backend reads it through
+:func:`read_manifest`, which also refuses a prompt version this runtime does not write.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ModelManifest:
     image: ImageSpec
     prompt_version: str
     tokenizer: str
+    tokenizer_sha256: str
     graphs: dict[str, GraphFile]
     architecture: Architecture
     max_sequence_length: int  # prompt + answer tokens the decoder graph is exported/profiled for
@@ -70,7 +72,10 @@ class ModelManifest:
         return CODECS[self.codec]
 
     def graph_path(self, model_dir: str | Path, name: str) -> Path:
-        return Path(model_dir) / self.graphs[name].file
+        return confined(model_dir, self.graphs[name].file)
+
+    def tokenizer_path(self, model_dir: str | Path) -> Path:
+        return confined(model_dir, self.tokenizer)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -85,13 +90,26 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def confined(model_dir: str | Path, relative: str) -> Path:
+    """``model_dir/relative``, refused when it is absolute or leads out of the directory."""
+    root = Path(model_dir).resolve()
+    path = (root / relative).resolve()
+    if Path(relative).is_absolute() or root not in path.parents:
+        raise ValueError(f"{Path(model_dir) / MANIFEST_FILE}: {relative!r} is not a file inside the model directory")
+    return path
+
+
 def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelManifest:
     """Parse ``model_dir/model.json``; a clear one-line error for anything missing or unknown."""
+    from evodrive_ros.core.prompts import PROMPT_VERSION
+
     path = Path(model_dir) / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{model_dir} is not an evodrive model directory: no {MANIFEST_FILE}")
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         version = data.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(f"format_version {version!r}, this runtime reads {FORMAT_VERSION}")
@@ -101,6 +119,7 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
             image=ImageSpec(**data["image"]),
             prompt_version=data["prompt_version"],
             tokenizer=data["tokenizer"],
+            tokenizer_sha256=data["tokenizer_sha256"],
             graphs={name: GraphFile(**g) for name, g in data["graphs"].items()},
             architecture=Architecture(**{**data["architecture"], "vision_full_attention_blocks": tuple(data["architecture"]["vision_full_attention_blocks"])}),
             max_sequence_length=int(data["max_sequence_length"]),
@@ -114,16 +133,18 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
     if manifest.prior != CODECS[manifest.codec].prior:
         raise ValueError(f"{path}: codec {manifest.codec!r} corrects the {CODECS[manifest.codec].prior} plan, "
                          f"the manifest says prior {manifest.prior!r}")
-    for name in (VISION_GRAPH, DECODER_GRAPH):
-        if name not in manifest.graphs:
-            raise ValueError(f"{path}: no {name!r} graph listed")
-        graph = manifest.graph_path(model_dir, name)
-        if not graph.is_file():
-            raise FileNotFoundError(f"{graph}: graph listed in {MANIFEST_FILE} is missing")
-        if verify_hashes and sha256_file(graph) != manifest.graphs[name].sha256:
-            raise ValueError(f"{graph}: sha256 does not match {MANIFEST_FILE} (corrupt or replaced file)")
-    if not (Path(model_dir) / manifest.tokenizer).is_file():
-        raise FileNotFoundError(f"{Path(model_dir) / manifest.tokenizer}: tokenizer listed in {MANIFEST_FILE} is missing")
+    if manifest.prompt_version != PROMPT_VERSION:
+        raise ValueError(f"{path}: the model was trained with prompt {manifest.prompt_version!r}, this runtime writes {PROMPT_VERSION!r}")
+    files = [(f"{name!r} graph", manifest.graph_path(model_dir, name), manifest.graphs[name].sha256)
+             for name in (VISION_GRAPH, DECODER_GRAPH) if name in manifest.graphs]
+    if len(files) < 2:
+        raise ValueError(f"{path}: expected a {VISION_GRAPH!r} and a {DECODER_GRAPH!r} graph, got {sorted(manifest.graphs)}")
+    files.append(("tokenizer", manifest.tokenizer_path(model_dir), manifest.tokenizer_sha256))
+    for what, file, sha256 in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: {what} listed in {MANIFEST_FILE} is missing")
+        if verify_hashes and sha256_file(file) != sha256:
+            raise ValueError(f"{file}: sha256 does not match {MANIFEST_FILE} (corrupt or replaced file)")
     return manifest
 
 

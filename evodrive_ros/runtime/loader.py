@@ -47,7 +47,7 @@ def load_planner(
         backend = available_backends()[0]
     engine = _engine(Path(model_dir), manifest, backend, threads, precision, engine_cache)
     arch = manifest.architecture
-    tokenizer = Tokenizer.from_file(str(Path(model_dir) / manifest.tokenizer))
+    tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path(model_dir)))
     model_id = f"{Path(model_dir).name}@{manifest.graphs['decoder'].sha256[:12]}/{backend}"
     return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id,
                       manifest.trajectory_codec)

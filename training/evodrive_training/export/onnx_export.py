@@ -136,6 +136,7 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
         image=spec,
         prompt_version=prompts.PROMPT_VERSION,
         tokenizer=TOKENIZER_FILE,
+        tokenizer_sha256=sha256_file(tmp / TOKENIZER_FILE),
         graphs={name: GraphFile(file, sha256_file(tmp / file)) for name, file in GRAPH_FILES.items()},
         architecture=architecture(model),
         max_sequence_length=max_sequence_length(tokenizer, spec, len(CAMERAS), codec),
@@ -159,7 +160,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def _provenance(model: Qwen2_5_VLForConditionalGeneration, checkpoint: Path, preset: str | None) -> dict:
     return {
-        "source_checkpoint": str(checkpoint.resolve()),
+        "source_checkpoint": checkpoint.resolve().name,  # no build machine's paths in a shipped folder
         "git_commit": _git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "preset": preset or getattr(model.config, "evodrive_preset", None) or "unknown",
