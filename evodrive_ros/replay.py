@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from evodrive_ros.core.safe_output import OutputRefused, atomic_write, check_output_dir, mark_output_dir
 from evodrive_ros.planner_params import default_params_file, load_params_file
 from evodrive_ros.stop_signals import stop_on_signals
 
@@ -59,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/replay_bag")
 
 
+REPLAY_TOOL = "evodrive replay"
+
 @dataclass
 class Recording:
     """What came back from the node, with times mapped to the bag's clock."""
@@ -75,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"evodrive replay: bag {args.bag} does not exist", file=sys.stderr)
         return 2
     out_bag = args.out / "replay_bag"
-    if out_bag.exists() and not args.overwrite:
-        print(f"evodrive replay: {out_bag} exists (use --overwrite)", file=sys.stderr)
+    try:
+        check_output_dir(out_bag, REPLAY_TOOL, [args.bag], args.overwrite)
+    except OutputRefused as exc:
+        print(f"evodrive replay: {exc}", file=sys.stderr)
         return 2
     start_node = args.model is not None or args.backend == "kinematic"
     if start_node:
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if stop.is_set() else 1
     if planner is not None:
         summary["planner_exit_code"] = planner.returncode
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(args.out / "summary.json", json.dumps(summary, indent=2))
     print(format_summary(summary))
     if summary["interrupted"]:
         print("evodrive replay: interrupted; the summary covers what was played", file=sys.stderr)
@@ -161,10 +166,11 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
             return bag_t0
         return bag_t0 + int((time.time_ns() - wall0) * (args.rate if args.mode == "scaled" else 1.0))
 
-    if out_bag.exists():
+    if out_bag.exists():  # a previous replay's recording (run() checked its marker)
         shutil.rmtree(out_bag)
     writer = Writer(out_bag, version=9, storage_plugin=StoragePlugin.MCAP)
     writer.open()
+    mark_output_dir(out_bag, REPLAY_TOOL)  # ours from the start: a killed run's leftover can be replaced
     out_connections = {}
 
     write_lock = threading.Lock()  # inputs are recorded by the main thread, outputs by the executor's

@@ -43,8 +43,6 @@ Scene files also hold the scalars ``format_version``, ``scene_token``, ``scene_n
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -52,6 +50,7 @@ from typing import Iterable
 import numpy as np
 
 from evodrive_ros.core.openloop_metrics import GRID_SIZE
+from evodrive_ros.core.safe_output import atomic_write, atomic_writer
 
 FORMAT_NAME = "evodrive-samples"
 FORMAT_VERSION = 1
@@ -155,22 +154,11 @@ def write_scene_file(path: Path, arrays: dict[str, np.ndarray], scalars: dict[st
     if missing:
         raise SampleFormatError(f"{path}: refusing to write a scene without {missing}")
     payload = {**{f: arrays[f] for f in SAMPLE_FIELDS}, **{k: np.asarray(v) for k, v in scalars.items()}}
-    _atomic_write(Path(path), lambda f: np.savez_compressed(f, **payload))
+    with atomic_writer(path) as handle:
+        np.savez_compressed(handle, **payload)
 
 
 def write_split_index(split_dir: Path, index: dict) -> None:
     """Writes ``split.json`` atomically."""
     text = json.dumps(index, indent=1)
-    _atomic_write(Path(split_dir) / SPLIT_INDEX, lambda f: f.write(text.encode()))
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(Path(split_dir) / SPLIT_INDEX, text)

@@ -14,9 +14,7 @@ MODEL_DIR --build-only`` builds the engines ahead of time and prints the equival
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from evodrive_ros.core.model_manifest import (
     ModelManifest,
     read_manifest,
 )
+from evodrive_ros.core.safe_output import atomic_write
 from evodrive_ros.runtime.engine_plan import (
     PRECISIONS,
     Profile,
@@ -95,7 +94,7 @@ def build_engines(
             if path.is_file():
                 print(f"evodrive: engine {path.name} does not load with this TensorRT; rebuilding", file=sys.stderr)
             data = _build(trt, logger, onnx_path, profile, precision, calibration_cache)
-            _write_atomic(path, data)
+            atomic_write(path, data)
             engine = runtime.deserialize_cuda_engine(data)
         engines[name] = engine
     return engines
@@ -200,14 +199,6 @@ def _compute_capability() -> tuple[int, int]:
 
     props = _check(cudart.cudaGetDeviceProperties(0))
     return int(props.major), int(props.minor)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 
@@ -56,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from evodrive_ros.core.constrained_decoding import TrajectoryGrammar
     from evodrive_ros.core.driving_samples import load_split
+    from evodrive_ros.core.safe_output import atomic_write
     from evodrive_ros.core.trajectory_codec import TrajectoryParseError, encode_text
     from evodrive_ros.runtime.pipeline import token_texts
     from evodrive_training.constrained_generation import GrammarLogitsProcessor
@@ -66,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = load_pretrained(args.model)
     model.to(device).eval()
     spec, codec = image_spec(model), codec_of(model)
-    grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=codec.decimals)
+    grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=codec.decimals,
+                                                                 number_estimate=codec.number_estimate)
     split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
@@ -93,9 +93,6 @@ def run(args: argparse.Namespace) -> int:
             except TrajectoryParseError:
                 pass  # written as the model wrote it: the evaluation counts it as unparsed
             predictions.append({"id": sample.token, "predict": text})
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=args.output.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(predictions, tmp, indent=1)
-    os.replace(tmp.name, args.output)
+    atomic_write(args.output, json.dumps(predictions, indent=1))
     print(f"evodrive predict: {len(predictions)} predictions -> {args.output}")
     return 0

@@ -11,7 +11,6 @@ TensorRT compatibility check before the directory appears.
 from __future__ import annotations
 
 import datetime
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -38,6 +37,7 @@ from evodrive_ros.core.model_manifest import (
     sha256_file,
 )
 from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_ros.core.safe_output import check_output_dir, output_dir
 from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
 from evodrive_training.export.trt_compat import assert_trt_compatible
@@ -45,6 +45,7 @@ from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, k
 from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
 OPSET = 18
+EXPORT_TOOL = "evodrive export"
 TOKENIZER_FILE = "tokenizer.json"
 GRAPH_FILES = {VISION_GRAPH: "vision.onnx", DECODER_GRAPH: "decoder.onnx"}
 
@@ -106,21 +107,13 @@ def max_sequence_length(tokenizer: PreTrainedTokenizerBase, spec: ImageSpec, n_i
 def export_model_dir(checkpoint: str | Path, out: str | Path, overwrite: bool = False, preset: str | None = None) -> ModelManifest:
     """Export ``checkpoint`` (a ``save_pretrained`` directory) to the model directory ``out``."""
     checkpoint, out = Path(checkpoint), Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    check_output_dir(out, EXPORT_TOOL, [checkpoint], overwrite)
     model, tokenizer = load_pretrained(checkpoint, dtype=torch.float32)
     model.eval()
     model.set_attn_implementation("eager")  # the TorchScript exporter does not convert GQA + SDPA
     spec = image_spec(model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with output_dir(out, EXPORT_TOOL, [checkpoint], overwrite) as tmp:
         manifest = _write_model_dir(model, tokenizer, spec, tmp, checkpoint, preset)
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 
 
@@ -146,16 +139,6 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
         assert_trt_compatible(tmp / GRAPH_FILES[name], profile)
     (tmp / MANIFEST_FILE).write_text(manifest.to_json())
     return manifest
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Swap ``tmp`` into place; an existing ``out`` is removed only after the new one is complete."""
-    old = out.parent / f".{out.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _provenance(model: Qwen2_5_VLForConditionalGeneration, checkpoint: Path, preset: str | None) -> dict:

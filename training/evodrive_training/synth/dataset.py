@@ -1,13 +1,12 @@
 """``generate_dataset``: simulate scenes, render them, write a nuScenes dataroot (and rosbags).
 
-Output is built in ``<out>.partial-XXXX`` beside ``out_dir`` and renamed into place only when
-complete, so an interrupted run never leaves a dataset that looks whole.
+Output is built in a partial folder beside ``out_dir`` and renamed into place only when complete
+(``core.safe_output.output_dir``), so an interrupted run never leaves a dataset that looks whole,
+and ``--overwrite`` replaces only a dataset synth wrote.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evodrive_ros.core.conventions import KEYFRAME_HZ
+from evodrive_ros.core.safe_output import output_dir
 
 from .camera_rig import build_rig
 from .can_bus import write_can_bus
@@ -84,22 +84,8 @@ def generate_dataset(out_dir: Path, n_scenes: int, seed: int, config: SynthConfi
     out_dir = Path(out_dir)
     if n_scenes < 1:
         raise ValueError(f"n_scenes: expected at least 1, got {n_scenes}")
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} exists already; pass overwrite=True (--overwrite) to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with output_dir(out_dir, "evodrive synth", overwrite=overwrite) as partial:
         _write(partial, n_scenes, seed, config, bag)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
-        out_dir.rename(old / "data")
-        partial.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(out_dir)
     return out_dir
 
 
