@@ -168,3 +168,22 @@ def test_tiny_tokenizer_numbers_are_single_tokens_and_any_logits_decode_to_a_res
         text = "".join(tokenizer.convert_ids_to_tokens(tokens))
         assert RESIDUAL_CODEC.decode(text, np.zeros((6, 2))).shape == (6, 2)
         assert all(len(part.split(".")[1]) == 1 for part in text.strip("[]()").replace("), (", ",").split(","))
+
+
+def test_mean_number_estimate_picks_the_number_nearest_the_expected_value() -> None:
+    """Where whole-number tokens hold most of the probability, ``mean`` picks the one nearest the
+    expected value (least expected squared error); ``mode`` the most likely; characters stay greedy."""
+    vocab = ["[", "]", "(", ")", ",", " ", ".", "-", *"0123456789", "0.0", "1.0", "2.0", "3.0"]
+    state = ("sign", 0, 0, 0)  # a number starts here
+    logits = np.full(len(vocab), -30.0)
+    for text, p in (("0.0", 0.5), ("2.0", 0.25), ("3.0", 0.25)):
+        logits[vocab.index(text)] = np.log(p)
+    mode = TrajectoryGrammar(vocab, decimals=1, number_estimate="mode")
+    mean = TrajectoryGrammar(vocab, decimals=1, number_estimate="mean")
+    assert vocab[mode.choose(state, logits)[0]] == "0.0"
+    token, next_state = mean.choose(state, logits)
+    assert vocab[token] == "1.0" and next_state == ("frac", 0, 0, 1)  # 1.25 -> 1.0, the number complete
+    logits[vocab.index("7")] = np.log(4.0)  # most mass on a character: the greedy choice stands
+    assert vocab[mean.choose(state, logits)[0]] == "7"
+    with pytest.raises(ValueError, match="number_estimate"):
+        TrajectoryGrammar(vocab, number_estimate="median")

@@ -13,6 +13,7 @@ into finite waypoints, or decoding reports an explicit failure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -85,14 +86,25 @@ class TrajectoryGrammar:
     their literal text; they never match the grammar).
     """
 
-    def __init__(self, token_texts: Sequence[str], n_pairs: int = FUTURE_STEPS, decimals: int = DECIMALS) -> None:
+    def __init__(
+        self, token_texts: Sequence[str], n_pairs: int = FUTURE_STEPS, decimals: int = DECIMALS, number_estimate: str = "mode"
+    ) -> None:
+        if number_estimate not in ("mode", "mean"):
+            raise ValueError(f"number_estimate must be 'mode' or 'mean', got {number_estimate!r}")
         self.n_pairs = n_pairs
         self.decimals = decimals
+        self.number_estimate = number_estimate
         self.vocab_size = len(token_texts)
         # Only tokens made of grammar characters can ever be allowed; scanning just those keeps a
         # 150 k vocabulary cheap.
         self._candidates = [(i, t) for i, t in enumerate(token_texts) if t and set(t) <= _GRAMMAR_CHARS]
         self._cache: dict[State, Transitions] = {}
+        # The value of each token that is a whole number in the grammar's format (NaN elsewhere).
+        whole = re.compile(rf"-?\d{{1,{MAX_INT_DIGITS}}}\.\d{{{decimals}}}")
+        self._values = np.full(self.vocab_size, np.nan)
+        for i, text in self._candidates:
+            if whole.fullmatch(text):
+                self._values[i] = float(text)
 
     def transitions(self, state: State) -> Transitions:
         """Tokens allowed in ``state``: those that keep the answer completable (states form a DAG:
@@ -125,7 +137,11 @@ class TrajectoryGrammar:
         return mask
 
     def choose(self, state: State, logits: np.ndarray) -> tuple[int, State]:
-        """Greedy choice: the allowed token with the highest logit, and the state it leads to."""
+        """The next token and the state it leads to: the allowed token with the highest logit, or,
+        with ``number_estimate="mean"`` where whole-number tokens are allowed and hold most of the
+        probability, the number token nearest the expected value. A model trained with soft number
+        labels spreads its probability over neighbouring values; where it is unsure, the most likely
+        single value is the most common one in training (a zero correction), the mean is not."""
         options = self.transitions(state)
         if options.token_ids.size == 0:
             raise DecodingError(f"no token of the vocabulary is allowed in grammar state {state}")
@@ -133,6 +149,15 @@ class TrajectoryGrammar:
         if not np.all(np.isfinite(scores)):
             raise DecodingError("model produced non-finite logits")
         best = int(np.argmax(scores))
+        if self.number_estimate == "mean":
+            values = self._values[options.token_ids]
+            numbers = np.flatnonzero(~np.isnan(values))
+            if numbers.size > 1:
+                p = np.exp(scores - scores[best])
+                p_numbers = p[numbers]
+                if p_numbers.sum() >= 0.5 * p.sum():
+                    mean = float(p_numbers @ values[numbers] / p_numbers.sum())
+                    best = int(numbers[np.argmin(np.abs(values[numbers] - mean))])
         return int(options.token_ids[best]), options.next_states[best]
 
     @property

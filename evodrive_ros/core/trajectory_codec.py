@@ -8,7 +8,8 @@ of the whole motion. Two exist:
 * ``text``: the paper's — absolute waypoints, 2 decimals, no prior (digit-by-digit numbers in
   Qwen's tokenizer). The 3B preset's default, and the format of every prediction file.
 * ``ctra-residual``: the tiny preset's — the correction to the constant-turn-rate-and-acceleration
-  plan, 1 decimal (0.1 m), so that every number is one token of the tiny tokenizer.
+  plan, 1 decimal (0.1 m), so that every number is one token of the tiny tokenizer, decoded as the
+  expected value of the model's distribution over those tokens (``number_estimate``).
 
 Text uses the paper's prompt convention (x to the right, y forward, metres); arrays inside the
 project use the ego frame (x forward, y left). This module is the only place that maps between the
@@ -58,6 +59,10 @@ class TrajectoryCodec:
     name: str
     decimals: int
     prior: str | None = None  # a ``kinematic_prediction`` model whose plan the answer corrects
+    # How a decoder picks a number that is one token: "mode" (the most likely token) or "mean" (the
+    # token nearest the expected value of the model's distribution over number tokens: the choice
+    # with least expected squared error, which L2 scores; see ``TrajectoryGrammar.choose``).
+    number_estimate: str = "mode"
 
     def format_number(self, value: float) -> str:
         """``decimals`` places, never a negative zero (the grammar has one spelling per number)."""
@@ -105,7 +110,7 @@ class TrajectoryCodec:
 
 
 PAPER_CODEC = TrajectoryCodec("text", decimals=2)
-RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra")
+RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra", number_estimate="mean")
 CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC)}
 
 

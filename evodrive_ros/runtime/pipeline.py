@@ -137,7 +137,7 @@ class VlaPlanner:
         self.hidden_size = hidden_size
         self.model_id = model_id
         self._texts = token_texts(tokenizer)
-        self.grammar = TrajectoryGrammar(self._texts, decimals=codec.decimals)
+        self.grammar = TrajectoryGrammar(self._texts, decimals=codec.decimals, number_estimate=codec.number_estimate)
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="evodrive_preprocess")
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 

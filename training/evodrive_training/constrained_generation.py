@@ -2,7 +2,9 @@
 
 ``evodrive predict`` must decode like the vehicle does (``evodrive_ros.core.constrained_decoding``),
 or open-loop numbers would describe a different decoder than the one deployed. Each row of the batch
-walks the same compiled grammar; once a row's answer is complete only end-of-turn is allowed.
+walks the same compiled grammar and leaves only the token ``TrajectoryGrammar.choose`` picks (the
+runtime's choice, also where it is not the most likely token); once a row's answer is complete only
+end-of-turn is allowed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor
 
-from evodrive_ros.core.constrained_decoding import DONE, START, State, TrajectoryGrammar
+from evodrive_ros.core.constrained_decoding import DONE, START, DecodingError, State, TrajectoryGrammar
 
 
 class GrammarLogitsProcessor(LogitsProcessor):
@@ -26,7 +28,10 @@ class GrammarLogitsProcessor(LogitsProcessor):
             self._states = [self._advance(state, int(token)) for state, token in zip(self._states, generated[:, -1])]
         mask = torch.full_like(scores, float("-inf"))
         for row, state in enumerate(self._states):
-            allowed = [self.eos_token_id] if state == DONE else self.grammar.transitions(state).token_ids.tolist()
+            try:  # the runtime's choice, so that generate's greedy step can only take it
+                allowed = self.eos_token_id if state == DONE else self.grammar.choose(state, scores[row].float().cpu().numpy())[0]
+            except DecodingError:  # non-finite logits: end here, the answer counts as unparsed
+                allowed = self.eos_token_id
             mask[row, allowed] = 0.0
         return scores + mask
 
