@@ -42,8 +42,12 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     assert "| + visual anchoring (full EvoDriveVLA) |" in (reports / "ablation.md").read_text()
     for seed in (0, 1):
         models = out / f"seed-{seed}" / "models"
-        assert (models / "evodrive" / "config.json").is_file() and (models / PRETRAINED / "config.json").is_file()
-        assert (models / "sft.log").is_file()  # trained in a child process
+        assert (models / "evodrive" / "config.json").is_file() and (models / "sft.log").is_file()  # trained in a child process
+        assert not (models / PRETRAINED).exists() and not (models / "teacher").exists()
+    for shared in (PRETRAINED, "teacher"):  # built once, for every seed
+        assert (out / "models" / shared / "config.json").is_file()
+    teacher = [seed["methods"]["teacher"]["stp3"]["L2"] for seed in result["per_seed"]]
+    assert teacher[0] == teacher[1] and result["methods"]["teacher"]["stp3"]["L2"]["std"] == [0.0] * 4
     assert (out / "seed-0" / "models" / "evodrive" / "training.json").read_text() != (out / "seed-1" / "models" / "evodrive" / "training.json").read_text()
 
     stamp = (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns

@@ -90,18 +90,21 @@ STUDENTS = (
     Method("kd_mc_dropout", "+ MC-dropout candidates", "student", ("use_anchor=false",)),
     Method("evodrive", "+ visual anchoring (full EvoDriveVLA)", "student"),
 )
-TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future)", "teacher")
+TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future; one for all seeds)", "teacher")
 BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ctra", "constant turn rate + acceleration (the codec's prior)", "baseline"),
              Method("ego_mlp", "ego-status MLP", "baseline"))
 METHODS = (*BASELINES, *STUDENTS, TEACHER)
 PRETRAINED = "pretrained"  # the perception-pretrained model every student and the teacher start from
 UNTRAINED = "untrained"  # the same tiny model freshly initialised: the perception probe's floor
+# Built once, with the first seed, and shared by every seed (as the paper's students share one
+# pretrained checkpoint and one teacher): seeds vary the students' data order, dropout and sampling.
+SHARED_KEYS = (PRETRAINED, UNTRAINED, TEACHER.key)
 
 
 @dataclass
 class Workspace:
     """Paths of one seed's run and the seconds each stage took (kept across resumed runs); the
-    synthetic worlds and their sample caches live in ``shared`` (every seed uses the same data)."""
+    synthetic worlds, their sample caches and the ``SHARED_KEYS`` models live in ``shared``."""
 
     root: Path
     plan: Plan
@@ -119,17 +122,20 @@ class Workspace:
     def split(self, split: str) -> Path:
         return self.data_root / "samples" / split / SYNTH_VERSION / "all"
 
+    def _root_of(self, key: str) -> Path:
+        return self.data_root if key in SHARED_KEYS else self.root
+
     def model(self, key: str) -> Path:
-        return self.root / "models" / key
+        return self._root_of(key) / "models" / key
 
     def predictions(self, key: str) -> Path:
-        return self.root / "predictions" / f"{key}.json"
+        return self._root_of(key) / "predictions" / f"{key}.json"
 
     def metrics(self, key: str) -> Path:
-        return self.root / "eval" / f"{key}.json"
+        return self._root_of(key) / "eval" / f"{key}.json"
 
     def probe(self, key: str) -> Path:
-        return self.root / "probe" / f"{key}.json"
+        return self._root_of(key) / "probe" / f"{key}.json"
 
     @property
     def timings_file(self) -> Path:
@@ -302,15 +308,16 @@ def probe(ws: Workspace, key: str) -> None:
 # --- report -------------------------------------------------------------------------------------
 
 
-def seed_report(ws: Workspace) -> dict:
+def seed_report(ws: Workspace, shared_seconds: dict[str, float]) -> dict:
     """One seed's config and per-method metrics (also written to ``<seed dir>/report.json``)."""
     read = lambda path: json.loads(path.read_text())  # noqa: E731
+    seconds = {**shared_seconds, **ws.seconds}
     methods = {}
     for method in METHODS:
         entry = {"label": method.label, **read(ws.metrics(method.key))}
         entry["perception_probe"] = None if method.kind == "baseline" else read(ws.probe(method.key))
         train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.key}"
-        entry["train_minutes"] = round(ws.seconds.get(train_stage, math.nan) / 60, 2)
+        entry["train_minutes"] = round(seconds.get(train_stage, math.nan) / 60, 2)
         methods[method.key] = entry
     result = {
         "seed": ws.plan.seed,
@@ -330,7 +337,7 @@ def _mean_std(values: list) -> dict:
     return {"mean": array.mean(axis=0).round(4).tolist(), "std": array.std(axis=0).round(4).tolist()}
 
 
-def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], work_dir: Path) -> dict:
+def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], work_dir: Path, wall_minutes: float) -> dict:
     """Mean ± std (population std over seeds) of every metric; the per-seed reports kept whole."""
     methods = {}
     for key, first in seeds[0]["methods"].items():
@@ -346,7 +353,9 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
         "config": {**asdict(plan), "seeds": [s["seed"] for s in seeds], "preset": "tiny", "synthetic_version": SYNTH_VERSION,
                    "val": "separate synthetic world (val_seed)", "shared_stage_seconds": shared_seconds,
                    "minutes_per_seed": [s["total_minutes"] for s in seeds],
+                   "shared_minutes": round(sum(shared_seconds.values()) / 60, 1),
                    "total_minutes": round((sum(shared_seconds.values()) / 60) + sum(s["total_minutes"] for s in seeds), 1),
+                   "wall_minutes_this_run": wall_minutes,
                    "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in (PRETRAINED, UNTRAINED)},
                    "work_dir": str(work_dir)},
         "methods": methods,
@@ -363,7 +372,9 @@ def markdown(result: dict) -> str:
         f"`evodrive ablation`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
         f"{config['val_scenes']} val scenes (seed {config['val_seed']}), cameras {config['camera_hw'][0]}x{config['camera_hw'][1]}; "
         f"teacher {config['teacher_epochs']} epochs, every student {config['student_epochs']} epochs, batch {config['batch_size']}; "
-        f"seeds {config['seeds']} (mean ± std over seeds); {config['minutes_per_seed']} min per seed, total {config['total_minutes']} min. "
+        f"seeds {config['seeds']} (mean ± std over seeds; the pretrained model and the oracle teacher are built once and shared); "
+        f"stage minutes: shared {config['shared_minutes']}, per seed {config['minutes_per_seed']} (students two at a time, one thread each); "
+        f"wall {config['wall_minutes_this_run']} min for the run that finished it. "
         "L2 in m, collision in %; unparsed predictions count as zero motion (total over seeds); "
         "train min of a baseline = fit + predict.",
         "",
@@ -403,22 +414,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once after the teacher, one thread each (default 2; 1: in-process)")
 
 
-def run_seed(ws: Workspace, jobs: int) -> dict:
-    """Every stage of one seed; returns its report."""
+def run_shared(ws: Workspace) -> None:
+    """The stages every seed shares: the pretrained encoder, the oracle teacher, their probes."""
     ws.stage("pretrain encoder", ws.model(PRETRAINED) / "config.json", lambda: pretrain_perception(ws))
     ws.stage(f"train {TEACHER.key}", ws.model(TEACHER.key) / "training.json", lambda: train(ws, TEACHER))
+    ws.stage(f"predict {TEACHER.key}", ws.predictions(TEACHER.key), lambda: predict(ws, TEACHER))
+    ws.stage(f"eval {TEACHER.key}", ws.metrics(TEACHER.key), lambda: evaluate(ws, TEACHER))
+    for key in SHARED_KEYS:
+        ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
+
+
+def train_students(workspaces: list[Workspace], jobs: int) -> None:
+    """Every student of every seed, ``jobs`` at a time (one thread each; 1: in this process)."""
     threads = 1 if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = [pool.submit(ws.stage, f"train {m.key}", ws.model(m.key) / "training.json", lambda m=m: train(ws, m, threads))
-                   for m in STUDENTS]
+        futures = [pool.submit(ws.stage, f"train {m.key}", ws.model(m.key) / "training.json", lambda ws=ws, m=m: train(ws, m, threads))
+                   for ws in workspaces for m in STUDENTS]
         for future in futures:
             future.result()
-    for method in METHODS:
+
+
+def evaluate_seed(ws: Workspace) -> None:
+    """Predictions, metrics and perception probes of one seed's baselines and students."""
+    for method in (*BASELINES, *STUDENTS):
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
-    for key in (UNTRAINED, PRETRAINED, *(m.key for m in (*STUDENTS, TEACHER))):
-        ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
-    return seed_report(ws)
+    for method in STUDENTS:
+        ws.stage(f"probe {method.key}", ws.probe(method.key), lambda key=method.key: probe(ws, key))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -433,20 +455,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     plan_file.write_text(json.dumps(shared_plan, indent=1) + "\n")
 
-    shared = Workspace(args.out, base)
+    started = time.perf_counter()
+    shared = Workspace(args.out, replace(base, seed=args.seeds[0]))
     shared.load_timings()
     for split in ("train", "val"):
         shared.stage(f"data {split}", shared.split(split) / "split.json", lambda split=split: make_world(shared, split))
-    reports = []
-    for seed in args.seeds:
-        ws = Workspace(args.out / f"seed-{seed}", replace(base, seed=seed), shared=args.out)
+    run_shared(shared)
+    workspaces = [Workspace(args.out / f"seed-{seed}", replace(base, seed=seed), shared=args.out) for seed in args.seeds]
+    for ws in workspaces:
         ws.load_timings()
-        print(f"[ablation] seed {seed} -> {ws.root}", flush=True)
-        reports.append(run_seed(ws, args.jobs))
+    train_students(workspaces, args.jobs)
+    reports = []
+    for ws in workspaces:
+        evaluate_seed(ws)
+        reports.append(seed_report(ws, shared.seconds))
 
     report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))
     report_dir.mkdir(parents=True, exist_ok=True)
-    result = aggregate(base, reports, shared.seconds, args.out)
+    result = aggregate(base, reports, shared.seconds, args.out, round((time.perf_counter() - started) / 60, 1))
     (report_dir / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
     (report_dir / "ablation.md").write_text(markdown(result))
     print((report_dir / "ablation.md").read_text())

@@ -87,20 +87,22 @@ def build_tiny(
     config.evodrive_codec = RESIDUAL_CODEC.name
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
-    _smooth_number_embeddings(model, *number_tokens(tokenizer))
+    init_number_embeddings(model, *number_tokens(tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model, tokenizer
 
 
-def _smooth_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.ndarray, values: np.ndarray, n_frequencies: int = 16) -> None:
+def init_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.ndarray, values: np.ndarray, n_frequencies: int = 16) -> None:
     """Each number token's (tied) embedding: sin/cos features of its value (wavelengths 0.4 m ...
-    300 m) in the first 2·n_frequencies channels, zero elsewhere. Measured on a one-number problem
-    (the 3 s lateral correction from the text prompt): with the other channels left random the value
-    signal is drowned and the model needed ~2.5x the steps to reach the same correlation (0.63)."""
+    300 m) in the first 2·n_frequencies channels, the value itself (linear, one scale unit per 5 m)
+    in the next, zero elsewhere. Measured on a one-number problem (the 3 s lateral correction from
+    the text prompt, 400 steps): random other channels drown the value signal (correlation 0.33,
+    ~2.5x the steps to reach 0.63); sin/cos alone 0.65; with the linear channel, which lets attention
+    and the MLP do the linear regression that explains most of the correction, 0.79."""
     frequencies = np.geomspace(2 * np.pi / 300.0, 2 * np.pi / 0.4, n_frequencies)
     phase = values[:, None] * frequencies[None]
-    features = np.concatenate([np.sin(phase), np.cos(phase)], axis=1)
+    features = np.concatenate([np.sin(phase), np.cos(phase), values[:, None] / 5.0], axis=1)
     with torch.no_grad():
         weight = model.get_input_embeddings().weight
         scale = float(weight.std()) * 10.0
