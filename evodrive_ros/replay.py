@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import random
 import shutil
@@ -35,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from evodrive_ros.core.safe_output import OutputRefused, atomic_write, check_output_dir, mark_output_dir
+from evodrive_ros.core.safe_output import OutputRefused, check_output_dir, mark_output_dir, write_json
 from evodrive_ros.planner_params import default_params_file, load_params_file
 from evodrive_ros.stop_signals import stop_on_signals
 
@@ -103,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if stop.is_set() else 1
     if planner is not None:
         summary["planner_exit_code"] = planner.returncode
-    atomic_write(args.out / "summary.json", json.dumps(summary, indent=2))
+    write_json(args.out / "summary.json", summary, indent=2)
     print(format_summary(summary))
     if summary["interrupted"]:
         print("evodrive replay: interrupted; the summary covers what was played", file=sys.stderr)

@@ -137,3 +137,29 @@ def test_out_never_overwrites_an_input_or_a_file_eval_did_not_write(tmp_path, ca
     report = tmp_path / "report.json"
     assert cli.run(argparse.Namespace(pred=pred, gt=gt_dir, out=report, plot=None, n_plots=0, name=None)) == 0
     assert cli.run(argparse.Namespace(pred=pred, gt=gt_dir, out=report, plot=None, n_plots=0, name=None)) == 0
+
+
+@pytest.mark.parametrize("file, value, message", [
+    ("gt_traj", np.zeros((1, 6, 3)), "gt_traj.pkl: sample tok0: expected shape (1, 6 or 7, 2), got (1, 6, 3)"),
+    ("gt_traj", np.full((1, 6, 2), np.nan), "gt_traj.pkl: non-finite values, e.g. sample tok0"),
+    ("stp3_gt_seg", np.zeros((1, 6, 100, 100), dtype=np.uint8), "stp3_gt_seg.pkl: sample tok0: expected shape (1, 6 or 7, 200, 200)"),
+])
+def test_malformed_ground_truth_is_one_line_naming_file_and_sample(tmp_path, capsys, file, value, message):
+    _write_folder(tmp_path)
+    (tmp_path / f"{file}.pkl").write_bytes(pickle.dumps({"tok0": value}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([{"id": "tok0", "predict": _text([(0.0, 1.0)] * 6)}]))
+    args = argparse.Namespace(pred=pred, gt=tmp_path, out=tmp_path / "out.json", plot=None, n_plots=0, name=None)
+    assert cli.run(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_truncated_pickle_is_one_line(tmp_path, capsys):
+    _write_folder(tmp_path)
+    data = (tmp_path / "gt_traj.pkl").read_bytes()
+    (tmp_path / "gt_traj.pkl").write_bytes(data[: len(data) // 2])
+    pred = tmp_path / "pred.json"
+    pred.write_text("[]")
+    assert cli.run(argparse.Namespace(pred=pred, gt=tmp_path, out=None, plot=None, n_plots=0, name=None)) == 2
+    assert "gt_traj.pkl: not a pickle of numpy arrays" in capsys.readouterr().err

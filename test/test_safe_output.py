@@ -102,3 +102,15 @@ def test_synth_over_the_current_folder_is_one_line_and_leaves_nothing(tmp_path: 
     assert run.returncode != 0
     assert "Traceback" not in run.stderr and "was not written by evodrive synth" in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_metrics_json_never_holds_nan(tmp_path: Path) -> None:
+    from evodrive_ros.core.safe_output import write_json
+
+    path = tmp_path / "metrics.json"
+    write_json(path, {"L2": [0.5, float("nan")], "rate": float("inf"), "n": 3})
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {"L2": [0.5, None], "rate": None, "n": 3}

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 MARKER = ".evodrive-output.json"
 
@@ -45,6 +46,23 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     with atomic_writer(path) as handle:
         handle.write(data.encode() if isinstance(data, str) else data)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by None: JSON has no NaN, and a
+    reader of a metrics file must see "no value", not a number that is not one."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: finite_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(value) for value in obj]
+    return obj
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 1) -> None:
+    """``obj`` as strict JSON (non-finite numbers as null), written atomically."""
+    atomic_write(path, json.dumps(finite_json(obj), indent=indent, allow_nan=False) + "\n")
 
 
 def mark_output_dir(folder: str | Path, tool: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from evodrive_ros.evaluation.ground_truth import GroundTruth, load_ground_truth
 from evodrive_ros.evaluation.openloop import evaluate, markdown_table
-from evodrive_ros.core.safe_output import atomic_write
+from evodrive_ros.core.safe_output import write_json
 from evodrive_ros.evaluation.predictions import read_predictions, resolve_predictions
 
 _SHOWN_UNPARSED = 5
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         shown = ", ".join(predictions.unparsed[:_SHOWN_UNPARSED])
         print(f"unparsed: {shown}{' ...' if len(predictions.unparsed) > _SHOWN_UNPARSED else ''}", file=sys.stderr)
     if args.out:
-        atomic_write(args.out, json.dumps({"tool": _REPORT_TOOL, **report}, indent=1))
+        write_json(args.out, {"tool": _REPORT_TOOL, **report})
     if args.plot:
         _write_plots(args.plot, gt, predictions.trajectories, args.n_plots)
     return 0

@@ -20,7 +20,7 @@ import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
 from evodrive_ros.core.driving_samples import SPLIT_INDEX, load_split, unpack_occupancy
-from evodrive_ros.core.openloop_metrics import PROTOCOLS
+from evodrive_ros.core.openloop_metrics import GRID_SIZE, PROTOCOLS
 from evodrive_ros.core.trajectory_codec import prompt_to_ego
 
 COMMUNITY_FILES = ("gt_traj.pkl", "gt_traj_mask.pkl", "stp3_gt_seg.pkl", "uniad_gt_seg.pkl")
@@ -76,28 +76,39 @@ def load_community_folder(folder: Path) -> GroundTruth:
     missing = [t for t in tokens if t not in masks or t not in stp3 or t not in uniad]
     if missing:
         raise ValueError(f"{folder}: {len(missing)} tokens of gt_traj.pkl lack a mask or occupancy, e.g. {missing[0]}")
-    future_prompt = np.stack([_future_steps(trajs[t], 1) for t in tokens])
-    mask_prompt = np.stack([_future_steps(masks[t], 1) for t in tokens]).astype(np.float64)
+    future_prompt = np.stack([_future_steps(trajs[t], (2,), folder / "gt_traj.pkl", t) for t in tokens]).astype(np.float64)
+    mask_prompt = np.stack([_future_steps(masks[t], (2,), folder / "gt_traj_mask.pkl", t) for t in tokens]).astype(np.float64)
+    for name, array in (("gt_traj.pkl", future_prompt), ("gt_traj_mask.pkl", mask_prompt)):
+        if not np.all(np.isfinite(array)):
+            bad = tokens[int(np.flatnonzero(~np.isfinite(array).all(axis=(1, 2)))[0])]
+            raise ValueError(f"{folder / name}: non-finite values, e.g. sample {bad}")
+    grid = lambda name, i: _future_steps(  # noqa: E731
+        {"stp3": stp3, "uniad": uniad}[name][tokens[i]], (GRID_SIZE, GRID_SIZE), folder / f"{name}_gt_seg.pkl", tokens[i])
+    for i in range(len(tokens)):  # shapes checked now (views, cheap), so evaluation cannot fail half way
+        grid("stp3", i), grid("uniad", i)
     return GroundTruth(
         tokens=tokens,
         future_xy=prompt_to_ego(future_prompt),
         future_mask=mask_prompt[..., ::-1].copy(),  # (x right, y forward) -> (x forward, y left) order
         occupancy_of={
-            "stp3": lambda i: _future_steps(stp3[tokens[i]], 2)[:, ::-1, ::-1],
-            "uniad": lambda i: _future_steps(uniad[tokens[i]], 2),
+            "stp3": lambda i: grid("stp3", i)[:, ::-1, ::-1],
+            "uniad": lambda i: grid("uniad", i),
         },
         columns=dict(_COMMUNITY_COLUMNS),
     )
 
 
-def _future_steps(array: object, step_ndim: int) -> np.ndarray:
-    """(1, 6|7, *step) -> (6, *step): drops the batch dimension and a stored current step."""
+def _future_steps(array: object, step_shape: tuple[int, ...], path: Path, token: str) -> np.ndarray:
+    """(1, 6|7, *step_shape) -> (6, *step_shape): drops the batch dimension and a stored current
+    step; anything else is a one-line error naming the file and the sample."""
     arr = np.asarray(array)
-    arr = arr.reshape(-1, *arr.shape[arr.ndim - step_ndim :])
+    if arr.dtype == object or arr.shape[arr.ndim - len(step_shape):] != step_shape or arr.ndim < len(step_shape) + 1:
+        raise ValueError(f"{path}: sample {token}: expected shape (1, 6 or 7, {', '.join(map(str, step_shape))}), got {arr.shape}")
+    arr = arr.reshape(-1, *step_shape)
     if arr.shape[0] % 2:
         arr = arr[1:]
     if arr.shape[0] < FUTURE_STEPS:
-        raise ValueError(f"expected {FUTURE_STEPS} future steps, got array of shape {np.shape(array)}")
+        raise ValueError(f"{path}: sample {token}: expected {FUTURE_STEPS} future steps, got shape {np.shape(array)}")
     return arr[:FUTURE_STEPS]
 
 

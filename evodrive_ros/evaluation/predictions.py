@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.safe_output import write_json
 from evodrive_ros.core.trajectory_codec import TrajectoryParseError, decode_text, encode_text
 
 
@@ -39,11 +40,7 @@ def read_predictions(path: Path) -> dict[str, str]:
 def write_predictions(path: Path, tokens: Sequence[str], trajectories_ego: np.ndarray) -> None:
     """Writes ego-frame trajectories (N, 6, 2) as a predictions file in the community format."""
     entries = [{"id": str(t), "predict": encode_text(xy)} for t, xy in zip(tokens, trajectories_ego, strict=True)]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, indent=0))
-    tmp.replace(path)
+    write_json(path, entries, indent=0)
 
 
 def resolve_predictions(texts: dict[str, str], tokens: Sequence[str]) -> ResolvedPredictions:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +22,7 @@ from tokenizers import Tokenizer
 from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.model_manifest import Architecture, ModelManifest, read_manifest
 from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_ros.core.safe_output import write_json
 from evodrive_ros.runtime import latency_model as lm
 from evodrive_ros.runtime.interface import PlannerInput
 from evodrive_ros.runtime.loader import available_backends, load_planner
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     text = markdown(report)
     print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report, indent=2)
     if args.markdown:
         Path(args.markdown).write_text(text)
     return 0
