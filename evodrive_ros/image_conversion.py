@@ -15,6 +15,7 @@ from cv_bridge import CvBridge, CvBridgeError
 from sensor_msgs.msg import CompressedImage, Image
 
 from evodrive_ros.core.preprocessing import ImageSpec, decode_image, resize_rgb
+from evodrive_ros.core.skip_reasons import SkipReason
 
 SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8")
 SUPPORTED_FORMATS = ("jpeg", "jpg", "png")
@@ -23,7 +24,11 @@ _bridge = CvBridge()
 
 
 class ImageDecodeError(ValueError):
-    """An image message we cannot turn into an RGB frame; the message is the diagnostic key."""
+    """An image message we cannot turn into an RGB frame; ``reason`` is the diagnostic key."""
+
+    def __init__(self, reason: SkipReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason, self.detail = reason, detail
 
 
 def _supported_compression(fmt: str) -> bool:
@@ -40,22 +45,22 @@ def message_to_rgb(msg: Image | CompressedImage, spec: ImageSpec | None = None) 
     """H x W x 3 uint8 RGB (at the model's size with ``spec``), or ``ImageDecodeError``."""
     if isinstance(msg, CompressedImage):
         if not _supported_compression(msg.format):
-            raise ImageDecodeError(f"unsupported_format:{msg.format}")
+            raise ImageDecodeError(SkipReason.UNSUPPORTED_FORMAT, msg.format)
         try:
             if spec is not None:
                 return decode_image(msg.data, spec)
             bgr = _bridge.compressed_imgmsg_to_cv2(msg, "bgr8")
             if bgr is None or bgr.ndim != 3 or bgr.size == 0:
-                raise ImageDecodeError("corrupt_image")
+                raise ImageDecodeError(SkipReason.CORRUPT_IMAGE)
             return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         except (cv2.error, CvBridgeError, ValueError, TypeError) as exc:
-            raise ImageDecodeError("corrupt_image") from exc
+            raise ImageDecodeError(SkipReason.CORRUPT_IMAGE) from exc
     if msg.encoding not in SUPPORTED_ENCODINGS:
-        raise ImageDecodeError(f"unsupported_encoding:{msg.encoding}")
+        raise ImageDecodeError(SkipReason.UNSUPPORTED_ENCODING, msg.encoding)
     if msg.height * msg.step != len(msg.data) or msg.width == 0:
-        raise ImageDecodeError("corrupt_image")
+        raise ImageDecodeError(SkipReason.CORRUPT_IMAGE)
     try:
         rgb = np.ascontiguousarray(_bridge.imgmsg_to_cv2(msg, "rgb8"))
         return rgb if spec is None else resize_rgb(rgb, spec)
     except (cv2.error, CvBridgeError, ValueError, TypeError) as exc:
-        raise ImageDecodeError("corrupt_image") from exc
+        raise ImageDecodeError(SkipReason.CORRUPT_IMAGE) from exc

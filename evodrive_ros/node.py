@@ -45,6 +45,7 @@ from evodrive_ros.core.conventions import COMMANDS, STEP_S
 from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers, FrameSet, RateLimiter
 from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.skip_reasons import Skip, SkipReason
 from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
 from evodrive_ros.planner_params import (
     NODE_NAME,
@@ -110,9 +111,9 @@ class PlannerStats:
         self.messages: Counter[str] = Counter()
         self.last_message_s: dict[str, float] = {}
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: SkipReason) -> None:
         with self.lock:
-            self.skipped[reason] += 1
+            self.skipped[reason.value] += 1
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ class PlannerNode(LifecycleNode):
             stamp_seconds(msg.header.stamp), pose.position.x, pose.position.y, (q.w, q.x, q.y, q.z), twist.linear.x, twist.angular.z
         )
         if sample is None:
-            self.stats.skip("invalid_odometry")
+            self.stats.skip(SkipReason.INVALID_ODOMETRY)
             return
         with self.odom_lock:
             if self.odometry.latest_stamp is not None and sample.stamp_s < self.odometry.latest_stamp - _CLOCK_JUMP_BACK_S:
@@ -351,7 +352,7 @@ class PlannerNode(LifecycleNode):
         if command in COMMANDS:
             self.command = command
         else:
-            self.stats.skip("invalid_command_message")
+            self.stats.skip(SkipReason.INVALID_COMMAND_MESSAGE)
 
     # --- planning cycle ---------------------------------------------------------------------
     def _on_timer(self) -> None:
@@ -364,15 +365,15 @@ class PlannerNode(LifecycleNode):
         now_s = self.get_clock().now().nanoseconds * 1e-9
         if self.last_clock_s is not None and now_s < self.last_clock_s - _CLOCK_JUMP_BACK_S:
             self._reset_inputs()
-            self.stats.skip("clock_jump")
+            self.stats.skip(SkipReason.CLOCK_JUMP)
             self.last_clock_s = now_s
             return
         self.last_clock_s = now_s
         if self.planner is None:
-            self.stats.skip("no_model")
+            self.stats.skip(SkipReason.NO_MODEL)
             return
         if self._busy.is_set():
-            self.stats.skip("busy")
+            self.stats.skip(SkipReason.BUSY)
             return
         frame_set = self.cameras.select(
             self.config["anchor_camera"],
@@ -381,16 +382,16 @@ class PlannerNode(LifecycleNode):
             self.config["max_camera_skew_s"],
             self.last_planned_s,
         )
-        if isinstance(frame_set, str):
-            self.stats.skip(frame_set.split(":")[0])
+        if isinstance(frame_set, Skip):
+            self.stats.skip(frame_set.reason)
             return
         with self.odom_lock:
             latest = self.odometry.latest_stamp
             if latest is None:
-                self.stats.skip("missing_odometry")
+                self.stats.skip(SkipReason.MISSING_ODOMETRY)
                 return
             if abs(frame_set.stamp_s - latest) > self.config["max_input_age_s"]:
-                self.stats.skip("stale_odometry")
+                self.stats.skip(SkipReason.STALE_ODOMETRY)
                 return
             ego = self.odometry.ego_state(frame_set.stamp_s)
         self.last_planned_s = frame_set.stamp_s
@@ -411,11 +412,11 @@ class PlannerNode(LifecycleNode):
             try:
                 images = {name: received.rgb.result() for name, received in frame_set.frames.items()}
             except ImageDecodeError as exc:
-                self.stats.skip(str(exc).split(":")[0])
+                self.stats.skip(exc.reason)
                 return
             except Exception as exc:  # e.g. decoding cancelled under overload: skip, never crash
                 self.get_logger().warning(f"image decoding failed: {exc!r}", throttle_duration_sec=5.0)
-                self.stats.skip("image_decode_error")
+                self.stats.skip(SkipReason.IMAGE_DECODE_ERROR)
                 return
             decode_wait_ms = (time.perf_counter() - start) * 1e3
             inputs = PlannerInput(
@@ -426,7 +427,7 @@ class PlannerNode(LifecycleNode):
                 result = self.planner.plan(inputs)
             except Exception as exc:  # a backend failure must not take the node down
                 self.get_logger().error(f"inference failed: {exc}", throttle_duration_sec=5.0)
-                self.stats.skip("inference_error")
+                self.stats.skip(SkipReason.INFERENCE_ERROR)
                 self.consecutive_failures += 1
                 if self.consecutive_failures >= config["planning_rate_hz"] * _FATAL_FAILURE_S:
                     self.fault = f"backend lost: {self.consecutive_failures} inference failures in a row, last: {exc}"
@@ -437,9 +438,13 @@ class PlannerNode(LifecycleNode):
                 self.stats.windows["cycle_start_ms"].append(cycle_start_ms)
                 self.stats.windows["decode_wait_ms"].append(decode_wait_ms)
                 self.stats.windows["inference_ms"].append(inference_ms)
-            reason = result.error and "decode_failed" or plan_error(result.waypoints, float(ego.dynamics[-1, 0]))
-            if reason:
-                self.stats.skip(f"invalid_plan_{reason}")
+            if not result.ok:
+                self.get_logger().warning(f"planner refused: {result.error}", throttle_duration_sec=5.0)
+                self.stats.skip(SkipReason.PLANNER_REFUSED)
+                return
+            invalid = plan_error(result.waypoints, float(ego.dynamics[-1, 0]))
+            if invalid:
+                self.stats.skip(invalid)
                 return
             anchor_stamp = frame_set.frames[config["anchor_camera"]].msg.header.stamp
             self._publish_plan(anchor_stamp, ego, result.waypoints, config)

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from evodrive_ros.core.skip_reasons import Skip, SkipReason
+
 Frame = TypeVar("Frame")
 
 
@@ -65,21 +67,21 @@ class CameraBuffers(Generic[Frame]):
 
     def select(
         self, anchor: str, now_s: float, max_age_s: float, max_skew_s: float, last_planned_s: float | None
-    ) -> FrameSet[Frame] | str:
-        """The cycle's frame set, or the reason (a short key) why there is none."""
+    ) -> FrameSet[Frame] | Skip:
+        """The cycle's frame set, or why there is none."""
         for camera in self.cameras:
             if not self._frames[camera]:
-                return f"missing_camera:{camera}"
+                return Skip(SkipReason.MISSING_CAMERA, camera)
         anchor_stamp, _ = self._frames[anchor][-1]
         if last_planned_s is not None and anchor_stamp <= last_planned_s:
-            return "no_new_frame"
+            return Skip(SkipReason.NO_NEW_FRAME)
         if now_s - anchor_stamp > max_age_s:
-            return "stale_camera"
+            return Skip(SkipReason.STALE_CAMERA, f"{now_s - anchor_stamp:.3f} s old")
         frames, stamps = {}, {}
         for camera in self.cameras:
             stamp, frame = min(self._frames[camera], key=lambda item: abs(item[0] - anchor_stamp))
             if abs(stamp - anchor_stamp) > max_skew_s:
-                return f"camera_skew:{camera}"
+                return Skip(SkipReason.CAMERA_SKEW, camera)
             frames[camera], stamps[camera] = frame, stamp
         return FrameSet(stamp_s=anchor_stamp, frames=frames, stamps=stamps)
 
