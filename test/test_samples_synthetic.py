@@ -72,6 +72,39 @@ def test_adding_or_changing_a_scene_rebuilds_only_that_scene(dataset, tmp_path):
     assert report.rebuilt == [scenes[0]["name"]] and len(report.reused) == N_SCENES - 1
 
 
+def test_a_damaged_or_edited_cache_file_is_caught_and_rebuilt(dataset, tmp_path):
+    from evodrive_ros.core.driving_samples import SampleFormatError, load_split, read_scene_file, write_scene_file
+
+    dataroot, version, _ = dataset
+    first = build_split(dataroot, version, "all", tmp_path / "cache", progress=False)
+    index = json.loads((first.split_dir / "split.json").read_text())
+    edited = first.split_dir / index["scenes"][0]["file"]
+    arrays = read_scene_file(edited)
+    with np.load(edited, allow_pickle=False) as data:
+        scalars = {k: data[k].item() for k in ("format_version", "scene_token", "scene_name", "cache_key")}
+    arrays["future_xy"] = arrays["future_xy"] + 1.0  # someone edits the GT, cache key intact
+    write_scene_file(edited, arrays, scalars)
+    with pytest.raises(SampleFormatError, match="changed since the cache was built"):
+        load_split(first.split_dir)
+    report = build_split(dataroot, version, "all", tmp_path / "cache", progress=False)
+    assert report.damaged == [index["scenes"][0]["scene_name"]] and report.rebuilt == report.damaged
+    assert load_split(first.split_dir).arrays["future_xy"].shape[0] == first.n_samples
+
+
+def test_a_cache_folder_belongs_to_one_dataroot_and_keeps_files_it_did_not_write(dataset, tmp_path):
+    dataroot, version, _ = dataset
+    first = build_split(dataroot, version, "all", tmp_path / "cache", progress=False)
+    foreign = first.split_dir / "scenes" / "my_notes.npz"
+    np.savez(foreign, x=np.zeros(1))
+    again = build_split(dataroot, version, "all", tmp_path / "cache", progress=False)
+    assert foreign.is_file() and len(again.reused) == N_SCENES
+    other = tmp_path / "other"
+    shutil.copytree(dataroot, other, symlinks=True)
+    with pytest.raises(ValueError, match="holds samples of .*choose another cache folder"):
+        build_split(other, version, "all", tmp_path / "cache", progress=False)
+    assert foreign.is_file() and len(list((first.split_dir / "scenes").glob("*.npz"))) == N_SCENES + 1
+
+
 def test_samples_are_complete_and_in_the_ego_frame(dataset, cached):
     dataroot = dataset[0]
     split = load_split(cached.split_dir)
@@ -87,7 +120,7 @@ def test_samples_are_complete_and_in_the_ego_frame(dataset, cached):
 
 
 def _evaluate(split_dir, pred, tmp_path):
-    out = tmp_path / f"{pred.stem}.json"
+    out = tmp_path / f"{pred.stem}.metrics.json"
     args = argparse.Namespace(pred=pred, gt=split_dir, out=out, plot=None, n_plots=0, name=None)
     assert eval_cli.run(args) == 0
     return json.loads(out.read_text())

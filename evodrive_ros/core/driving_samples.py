@@ -49,6 +49,7 @@ from typing import Iterable
 
 import numpy as np
 
+from evodrive_ros.core.model_manifest import sha256_file
 from evodrive_ros.core.openloop_metrics import GRID_SIZE
 from evodrive_ros.core.safe_output import atomic_write, atomic_writer
 
@@ -143,6 +144,10 @@ def load_split(split_dir: Path, fields: Iterable[str] | None = None) -> SampleSp
     split_dir = Path(split_dir)
     index = read_split_index(split_dir)
     wanted = tuple(fields) if fields is not None else SAMPLE_FIELDS
+    for scene in index["scenes"]:
+        if scene.get("sha256") and sha256_file(split_dir / scene["file"]) != scene["sha256"]:
+            raise SampleFormatError(f"{split_dir / scene['file']}: changed since the cache was built (sha256 differs from "
+                                    f"{SPLIT_INDEX}); rebuild it with evodrive samples")
     per_scene = [read_scene_file(split_dir / scene["file"], wanted) for scene in index["scenes"]]
     arrays = {f: np.concatenate([s[f] for s in per_scene]) if per_scene else np.zeros(0) for f in wanted}
     return SampleSplit(directory=split_dir, index=index, arrays=arrays)

@@ -1,10 +1,13 @@
 """Builds a split's sample cache once and afterwards rebuilds only the scenes whose inputs changed.
 
 Layout: ``<cache>/<version>/<split>/`` with ``split.json`` and ``scenes/<scene_token>.npz`` (format:
-``evodrive_ros.core.driving_samples``). A scene is rebuilt when its file is missing or its cache key —
+``evodrive_ros.core.driving_samples``). A scene is rebuilt when its file is missing, its cache key —
 the sha256 of every value read for it (``SceneSource.digest``) and ``BUILDER_VERSION`` — differs from the
-one stored in its file. Every file is written to a temp file and renamed, so an interrupted build
-loses nothing already written and resumes where it stopped.
+one stored in its file, or the file's own sha256 differs from the one ``split.json`` recorded when it
+was written (a damaged or edited file: rebuilt, and said). ``load_split`` checks the same hashes.
+Every file is written to a temp file and renamed, so an interrupted build loses nothing already
+written and resumes where it stopped. A cache folder belongs to one dataroot, and a build removes
+only scene files its own previous index listed.
 
 Splits: the official scene lists (``create_splits_scenes``) for v1.0-trainval / v1.0-mini / v1.0-test
 (on v1.0-mini, ``train``/``val`` mean ``mini_train``/``mini_val``); for any other version (synthetic
@@ -28,9 +31,12 @@ from evodrive_ros.core.driving_samples import (
     FORMAT_NAME,
     FORMAT_VERSION,
     SCENES_DIR,
+    SampleFormatError,
+    read_split_index,
     write_scene_file,
     write_split_index,
 )
+from evodrive_ros.core.model_manifest import sha256_file
 from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples
 from evodrive_training.data.scene_source import gather_scene
 
@@ -50,6 +56,7 @@ class BuildReport:
     n_samples: int
     rebuilt: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)  # rebuilt because the file's content changed since it was written
     build_seconds: float = 0.0  # time spent gathering and building rebuilt scenes only
     rebuilt_samples: int = 0
 
@@ -109,6 +116,10 @@ def build_split(
     scenes_by_name = {s["name"]: s for s in nusc.scene}
     names = split_scene_names(list(scenes_by_name), version, split, val_fraction)
     split_dir = Path(cache_dir) / version / split
+    previous = _previous_index(split_dir)
+    if previous and Path(previous["dataroot"]).resolve() != dataroot:
+        raise ValueError(f"{split_dir} holds samples of {previous['dataroot']}, not {dataroot}; choose another cache folder")
+    recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
     entries = []
     for name in tqdm(names, desc=f"samples {version}/{split}", unit="scene", disable=not progress):
@@ -117,9 +128,12 @@ def build_split(
         source = gather_scene(nusc, can_bus, scene)
         key = source.digest(BUILDER_VERSION)
         relative = f"{SCENES_DIR}/{scene['token']}.npz"
-        if _cached_key(split_dir / relative) == key:
+        intact = _cached_key(split_dir / relative) == key and recorded.get(relative) in (None, sha256_file(split_dir / relative))
+        if intact:
             report.reused.append(name)
         else:
+            if _cached_key(split_dir / relative) == key:
+                report.damaged.append(name)
             arrays = build_scene_samples(source)
             scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
             write_scene_file(split_dir / relative, arrays, scalars)
@@ -127,7 +141,8 @@ def build_split(
             report.rebuilt_samples += len(source.sample_tokens)
             report.build_seconds += time.perf_counter() - started
         n = len(source.sample_tokens)
-        entries.append({"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key, "n_samples": n})
+        entries.append({"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key, "n_samples": n,
+                        "sha256": sha256_file(split_dir / relative)})
         report.n_samples += n
     index = {
         "format": FORMAT_NAME,
@@ -140,8 +155,16 @@ def build_split(
         "scenes": entries,
     }
     write_split_index(split_dir, index)
-    _remove_stale_scene_files(split_dir, {e["file"] for e in entries})
+    for stale in set(recorded) - {e["file"] for e in entries}:  # ours, no longer in the split
+        (split_dir / stale).unlink(missing_ok=True)
     return report
+
+
+def _previous_index(split_dir: Path) -> dict | None:
+    try:
+        return read_split_index(split_dir)
+    except (SampleFormatError, ValueError, OSError):
+        return None
 
 
 def _cached_key(path: Path) -> str | None:
@@ -151,9 +174,3 @@ def _cached_key(path: Path) -> str | None:
             return str(data["cache_key"])
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
-
-
-def _remove_stale_scene_files(split_dir: Path, kept: set[str]) -> None:
-    for path in (split_dir / SCENES_DIR).glob("*.npz"):
-        if f"{SCENES_DIR}/{path.name}" not in kept:
-            path.unlink()

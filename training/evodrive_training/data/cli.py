@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{report.split_dir}: {report.n_samples} samples in {len(report.rebuilt) + len(report.reused)} scenes "
             f"({len(report.rebuilt)} rebuilt, {len(report.reused)} reused"
+            + (f", {len(report.damaged)} rebuilt because their files had changed: {', '.join(report.damaged)}" if report.damaged else "")
             + (f", {rate:.1f} samples/s)" if report.rebuilt else ")")
         )
     return 0
