@@ -56,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("realtime", "scaled", "lockstep"), default="realtime")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed for --mode scaled")
     parser.add_argument("--planning-rate", type=float, default=10.0, help="planning_rate_hz of the started node")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/replay_bag")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/replay_bag (a previous replay's)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="exit 0 even when the bag is damaged and not every indexed message could be read")
 
 
 REPLAY_TOOL = "evodrive replay"
@@ -107,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     if summary["interrupted"]:
         print("evodrive replay: interrupted; the summary covers what was played", file=sys.stderr)
         return EXIT_INTERRUPTED
+    read, indexed, damage = summary["messages"]["read"], summary["messages"]["indexed"], summary["messages"]["damage"]
+    if read < indexed:
+        print(f"evodrive replay: {args.bag} is damaged: read {read} of {indexed} indexed messages"
+              + (f" ({damage})" if damage else "") + "; the scores cover only what played"
+              + ("" if args.allow_partial else "; pass --allow-partial to accept that"), file=sys.stderr)
+        if not args.allow_partial:
+            return 1
     return 0 if summary["invalid_paths"] == 0 else 1
 
 
@@ -241,9 +250,17 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
             patch_in_place = {c.id for c in played if _starts_with_header(publishers[c.id][0].msg_type)}
             total = sum(c.msgcount for c in played)
             last_t_bag = bag_t0
-            for conn, t_bag, raw in tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"):
-                if stop.is_set():
+            n_read, damage = 0, None
+            messages = iter(tqdm(reader.messages(connections=played), total=total, desc="replay", unit="msg"))
+            while not stop.is_set():
+                try:
+                    conn, t_bag, raw = next(messages)
+                except StopIteration:
                     break
+                except Exception as exc:  # a damaged chunk: keep what played, say so
+                    damage = f"{type(exc).__name__}: {exc}"
+                    break
+                n_read += 1
                 last_t_bag = t_bag
                 if args.mode != "lockstep":
                     delay = (wall0 + (t_bag - bag_t0) / (args.rate if args.mode == "scaled" else 1.0) - time.time_ns()) * 1e-9
@@ -283,6 +300,7 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
         rclpy.try_shutdown()
     summary = summarise(args, recording, np.array(odom_times), np.array(odom_xy), duration_s, anchor_topic)
     summary["interrupted"] = stop.is_set()
+    summary["messages"] = {"read": n_read, "indexed": total, "damage": damage}
     return summary
 
 

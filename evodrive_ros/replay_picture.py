@@ -8,7 +8,8 @@ import numpy as np
 
 
 def middle_camera_frames(bag: Path, max_frames: int = 6) -> list[tuple[str, np.ndarray]]:
-    """Decoded compressed camera images at the middle of the bag, one per camera topic."""
+    """Decoded compressed camera images at the middle of the bag, one per camera topic (those that
+    could be read: a damaged bag, which the replay reports itself, gives fewer or none)."""
     import cv2
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
@@ -17,14 +18,17 @@ def middle_camera_frames(bag: Path, max_frames: int = 6) -> list[tuple[str, np.n
         middle = (reader.start_time + reader.end_time) // 2
         conns = [c for c in reader.connections if c.msgtype == "sensor_msgs/msg/CompressedImage"]
         frames: dict[str, np.ndarray] = {}
-        for conn, _, raw in reader.messages(connections=conns, start=middle):
-            if conn.topic not in frames:
-                msg = reader.deserialize(raw, conn.msgtype)
-                bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
-                if bgr is not None:
-                    frames[conn.topic] = bgr[..., ::-1]
-            if len(frames) == len(conns) or len(frames) >= max_frames:
-                break
+        try:
+            for conn, _, raw in reader.messages(connections=conns, start=middle):
+                if conn.topic not in frames:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                    bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+                    if bgr is not None:
+                        frames[conn.topic] = bgr[..., ::-1]
+                if len(frames) == len(conns) or len(frames) >= max_frames:
+                    break
+        except Exception:  # a damaged chunk (rosbags raises various errors): draw what was read
+            pass
     order = [c.topic for c in conns]
     return [(t, frames[t]) for t in order if t in frames]
 

@@ -95,3 +95,24 @@ def test_player_shifts_stamps_in_serialised_messages_without_deserialising() -> 
     assert shifted.header.frame_id == "odom" and shifted.pose.pose.position.x == 12.5
     assert _starts_with_header(Odometry) and _starts_with_header(CompressedImage)
     assert not _starts_with_header(String)
+
+
+def test_a_damaged_bag_is_reported_and_fails_unless_partial_is_allowed(ros_env: dict[str, str], drive_bag: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bag = tmp_path / "damaged"
+    shutil.copytree(drive_bag, bag)
+    mcap = next(bag.glob("*.mcap"))
+    data = bytearray(mcap.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(b ^ 0xFF for b in data[middle:middle + 4096])
+    mcap.write_bytes(bytes(data))
+    out = tmp_path / "replay"
+    run = subprocess.run(
+        [sys.executable, "-m", "evodrive_ros.cli", "replay", str(bag), "--backend", "kinematic", "--mode", "lockstep", "--out", str(out)],
+        env=ros_env, capture_output=True, text=True, timeout=180,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "is damaged: read" in run.stderr and "--allow-partial" in run.stderr and "Traceback" not in run.stderr
+    messages = json.loads((out / "summary.json").read_text())["messages"]
+    assert messages["read"] < messages["indexed"]
