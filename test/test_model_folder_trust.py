@@ -69,3 +69,15 @@ def test_the_shipped_folder_carries_no_build_machine_paths() -> None:
         if file.suffix in (".json", ".md"):
             text = file.read_text()
             assert "/tmp/" not in text and "/work/" not in text and "/home/" not in text, file
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["architecture"].update(num_layers=3), "num_layers 3, the decoder graph has 2"),
+    (lambda d: d["architecture"].update(vocab_size=151936), "vocab_size 151936, the graph's logits have 2368"),
+    (lambda d: d["image"].update(height=224), "the vision graph takes 672 patches"),
+    (lambda d: d.update(cameras=d["cameras"][:5]), "5 cameras at 112x196"),
+])
+def test_an_architecture_that_is_not_the_graphs_is_refused_at_load(model_copy: Path, change, message: str) -> None:
+    _edit_manifest(model_copy, change)
+    with pytest.raises(ValueError, match=f"does not describe its graphs: .*{message}"):
+        load_planner(model_copy, "onnxruntime")

@@ -9,14 +9,42 @@ import onnxruntime as ort
 
 from evodrive_ros.core.model_manifest import (
     DECODER_GRAPH,
+    MANIFEST_FILE,
     VISION_GRAPH,
     VISION_INPUT,
     VISION_OUTPUT,
     ModelManifest,
+    decoder_io_names,
 )
 from evodrive_ros.runtime.pipeline import KvCacheEngine
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def check_graphs_match(manifest: ModelManifest, vision: ort.InferenceSession, decoder: ort.InferenceSession) -> None:
+    """Refuse, with one line, a manifest whose architecture or image size is not the graphs': a
+    mismatch would otherwise first fail inside inference, every cycle."""
+    arch, spec = manifest.architecture, manifest.image
+    shapes = {i.name: i.shape for i in decoder.get_inputs()} | {o.name: o.shape for o in decoder.get_outputs()}
+    expected_inputs, expected_outputs = decoder_io_names(arch.num_layers)
+    problems = []
+    if set(shapes) != set(expected_inputs) | set(expected_outputs):
+        layers = sum(name.startswith("past_key_") for name in shapes)
+        problems.append(f"num_layers {arch.num_layers}, the decoder graph has {layers}")
+    else:
+        if shapes["past_key_0"][1] != arch.num_kv_heads or shapes["past_key_0"][3] != arch.head_dim:
+            problems.append(f"KV cache (heads {arch.num_kv_heads}, head_dim {arch.head_dim}) vs the graph's {shapes['past_key_0']}")
+        if shapes["logits"][-1] != arch.vocab_size:
+            problems.append(f"vocab_size {arch.vocab_size}, the graph's logits have {shapes['logits'][-1]}")
+        if shapes["image_embeds"][-1] != arch.hidden_size:
+            problems.append(f"hidden_size {arch.hidden_size}, the graph's {shapes['image_embeds'][-1]}")
+    patches = vision.get_inputs()[0].shape[0]
+    per_camera = spec.grid_thw[1] * spec.grid_thw[2]
+    if patches != per_camera * len(manifest.cameras):
+        problems.append(f"{len(manifest.cameras)} cameras at {spec.height}x{spec.width} ({per_camera} patches each), "
+                        f"the vision graph takes {patches} patches")
+    if problems:
+        raise ValueError(f"{MANIFEST_FILE} does not describe its graphs: " + "; ".join(problems))
 
 
 def cuda_available() -> bool:
@@ -40,6 +68,7 @@ class OnnxRuntimeEngine(KvCacheEngine):
         providers = PROVIDERS[device]
         self.vision = ort.InferenceSession(str(manifest.graph_path(model_dir, VISION_GRAPH)), options, providers=providers)
         self.decoder = ort.InferenceSession(str(manifest.graph_path(model_dir, DECODER_GRAPH)), options, providers=providers)
+        check_graphs_match(manifest, self.vision, self.decoder)
 
     def run_vision(self, pixel_values: np.ndarray) -> np.ndarray:
         return self.vision.run([VISION_OUTPUT], {VISION_INPUT: pixel_values})[0]
