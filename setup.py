@@ -44,7 +44,7 @@ setup(
     entry_points={
         "console_scripts": [
             "evodrive = evodrive_ros.cli:main",
-            "evodrive_planner = evodrive_ros.node:main",
+            "evodrive_planner = evodrive_ros.ros.node:main",
         ],
     },
 )

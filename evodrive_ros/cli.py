@@ -37,8 +37,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
     Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
     Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),
-    Subcommand("replay", "evodrive_ros.replay", "replay a rosbag2 through the planner node and score the plans", "tools"),
-    Subcommand("demo", "evodrive_ros.demo", "the main job: a synthetic drive replayed through the real node", "training"),
+    Subcommand("replay", "evodrive_ros.tools.replay", "replay a rosbag2 through the planner node and score the plans", "tools"),
+    Subcommand("demo", "evodrive_ros.tools.demo", "the main job: a synthetic drive replayed through the real node", "training"),
 )
 
 # Modules each extra provides, checked before a subcommand runs (tools import theirs lazily).

@@ -22,7 +22,7 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from evodrive_ros.planner_params import NODE_NAME, SPECS
+from evodrive_ros.ros.planner_params import NODE_NAME, SPECS
 
 PRESET_FILES = {"nuscenes": [], "carla": ["planner_carla.yaml"]}
 BOOLEANS = ("true", "false")

@@ -16,7 +16,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import GetParameters
 
-from evodrive_ros.planner_params import NODE_NAME
+from evodrive_ros.ros.planner_params import NODE_NAME
 
 TRANSITIONS = {
     "configure": Transition.TRANSITION_CONFIGURE,

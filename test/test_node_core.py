@@ -14,7 +14,7 @@ from evodrive_ros.core.input_sync import CameraBuffers
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.skip_reasons import Skip, SkipReason
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb
-from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
+from evodrive_ros.ros.image_conversion import ImageDecodeError, message_to_rgb
 
 MODEL_SPEC = ImageSpec(112, 196)
 

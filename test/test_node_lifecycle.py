@@ -12,7 +12,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-import evodrive_ros.node as node_module
+import evodrive_ros.ros.node as node_module
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult
 from evodrive_ros.runtime.kinematic import KinematicPlanner
 

@@ -22,7 +22,7 @@ def run_scenario(env: dict[str, str], scenario: str, seconds: float = 3.0, *para
     """Drive the node through one scenario; the node must survive it and stop cleanly on SIGTERM."""
     args = ["-p", "backend:=kinematic", *[x for p in params for x in ("-p", p)]]
     planner = subprocess.Popen(
-        [sys.executable, "-m", "evodrive_ros.node", "--ros-args", *args],
+        [sys.executable, "-m", "evodrive_ros.ros.node", "--ros-args", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from evodrive_ros.planner_params import PARAMS
+from evodrive_ros.ros.planner_params import PARAMS
 
 PROBE = r"""
 import json, sys, time
@@ -42,7 +42,7 @@ print(json.dumps({
 
 
 def _start_planner(env: dict[str, str], *ros_args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "evodrive_ros.node", "--ros-args", *ros_args]
+    cmd = [sys.executable, "-m", "evodrive_ros.ros.node", "--ros-args", *ros_args]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

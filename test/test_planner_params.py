@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
-from evodrive_ros.planner_params import SPECS, ParameterError, check_config, load_params_file
+from evodrive_ros.ros.planner_params import SPECS, ParameterError, check_config, load_params_file
 
 
 @pytest.mark.parametrize("name", ["planner.yaml"])

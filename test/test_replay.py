@@ -82,7 +82,7 @@ def test_player_shifts_stamps_in_serialised_messages_without_deserialising() -> 
     from sensor_msgs.msg import CompressedImage
     from std_msgs.msg import String
 
-    from evodrive_ros.replay import _shift_serialized_stamp, _starts_with_header
+    from evodrive_ros.tools.replay import _shift_serialized_stamp, _starts_with_header
 
     odom = Odometry()
     odom.header.stamp.sec, odom.header.stamp.nanosec, odom.header.frame_id = 1_700_000_000, 900_000_000, "odom"

@@ -13,7 +13,7 @@ HEAVY = ("torch", "transformers", "nuscenes")
 
 def test_no_runtime_module_imports_training_dependencies() -> None:
     modules = [m.name for m in pkgutil.walk_packages(evodrive_ros.__path__, "evodrive_ros.")]
-    assert "evodrive_ros.node" in modules and "evodrive_ros.core.trajectory_codec" in modules
+    assert "evodrive_ros.ros.node" in modules and "evodrive_ros.core.trajectory_codec" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

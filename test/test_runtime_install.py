@@ -51,7 +51,7 @@ def test_every_runtime_module_imports_without_training_or_tools_packages(runtime
     run = subprocess.run([str(runtime_python), "-c", code], env=_env(ros_env), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     names, loaded = json.loads(run.stdout)
-    assert {"evodrive_ros.node", "evodrive_ros.runtime.pipeline", "evodrive_ros.replay"} <= set(names)
+    assert {"evodrive_ros.ros.node", "evodrive_ros.runtime.pipeline", "evodrive_ros.tools.replay"} <= set(names)
     assert loaded == []
     for package in NOT_ON_A_VEHICLE:  # the venv really is a vehicle's: none of them can be imported
         probe = subprocess.run([str(runtime_python), "-c", f"import {package}"], env=_env(ros_env), capture_output=True)
@@ -71,7 +71,7 @@ def test_the_vehicle_command_lists_only_what_it_can_run(runtime_python: Path, ro
 
 
 def test_the_node_starts_with_the_shipped_model_and_stops_cleanly(runtime_python: Path, ros_env: dict[str, str]) -> None:
-    node = subprocess.Popen([str(runtime_python), "-m", "evodrive_ros.node", "--ros-args", "-p",
+    node = subprocess.Popen([str(runtime_python), "-m", "evodrive_ros.ros.node", "--ros-args", "-p",
                              f"model_dir:={REPO / 'models' / 'evodrive-tiny'}"],
                             env=_env(ros_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

@@ -82,7 +82,7 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path: Path) -> None:
 
 
 def test_replay_refuses_to_record_over_the_bag_it_plays(drive_bag: Path, tmp_path: Path) -> None:
-    from evodrive_ros import replay
+    from evodrive_ros.tools import replay
 
     out = tmp_path / "replay"
     bag = out / "replay_bag"

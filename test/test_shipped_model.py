@@ -8,7 +8,7 @@ from exported_tiny import planner_input
 
 from conftest import REPO
 from evodrive_ros.core.model_manifest import read_manifest
-from evodrive_ros.demo import DEFAULT_MODEL, default_model_dir
+from evodrive_ros.tools.demo import DEFAULT_MODEL, default_model_dir
 from evodrive_ros.runtime import load_planner
 
 MODEL_DIR = REPO / "models" / DEFAULT_MODEL

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from evodrive_ros.core.safe_output import OutputRefused, check_output_dir, mark_output_dir, write_json
-from evodrive_ros.planner_params import default_params_file, load_params_file
-from evodrive_ros.stop_signals import stop_on_signals
+from evodrive_ros.ros.planner_params import default_params_file, load_params_file
+from evodrive_ros.ros.stop_signals import stop_on_signals
 
 OUTPUT_TOPICS = {
     "/planning/path": "nav_msgs/msg/Path",
@@ -127,7 +127,7 @@ def _start_planner(args: argparse.Namespace) -> subprocess.Popen:
         params.append(f"model_dir:={args.model.resolve()}")
     if args.mode != "realtime":
         params.append("use_sim_time:=true")
-    cmd = [sys.executable, "-m", "evodrive_ros.node", "--ros-args", *[x for p in params for x in ("-p", p)]]
+    cmd = [sys.executable, "-m", "evodrive_ros.ros.node", "--ros-args", *[x for p in params for x in ("-p", p)]]
     log = open(args.out / "planner.log", "w", encoding="utf-8")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
@@ -394,7 +394,7 @@ def summarise(
         "diagnostics": rec.diagnostics,
         "outputs": {"mcap": str(args.out / "replay_bag" / "replay_bag.mcap"), "picture": str(args.out / "replay.png")},
     }
-    from evodrive_ros.replay_picture import draw_replay
+    from evodrive_ros.tools.replay_picture import draw_replay
 
     draw_replay(args.bag, anchor, odom_xy, plans, np.array(rec.plan_times), args.out / "replay.png")
     return summary

@@ -18,7 +18,7 @@ DEFAULT_MODEL = "evodrive-tiny"
 
 def default_model_dir() -> Path | None:
     """The shipped default student (installed share directory or source checkout), if present."""
-    from evodrive_ros.planner_params import default_params_file
+    from evodrive_ros.ros.planner_params import default_params_file
 
     candidate = default_params_file().parents[1] / "models" / DEFAULT_MODEL
     return candidate if (candidate / "model.json").is_file() else None
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evodrive_ros import replay
+    from evodrive_ros.tools import replay
     from evodrive_training.synth import generate_dataset
 
     world = args.out / "world"

@@ -46,8 +46,8 @@ from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers, FrameSet, RateLimiter
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.skip_reasons import Skip, SkipReason
-from evodrive_ros.image_conversion import ImageDecodeError, message_to_rgb
-from evodrive_ros.planner_params import (
+from evodrive_ros.ros.image_conversion import ImageDecodeError, message_to_rgb
+from evodrive_ros.ros.planner_params import (
     NODE_NAME,
     PARAMS,
     RESTART_PARAMS,
@@ -60,7 +60,7 @@ from evodrive_ros.planner_params import (
     load_params_file,
 )
 from evodrive_ros.runtime.interface import Planner, PlannerInput
-from evodrive_ros.stop_signals import stop_on_signals
+from evodrive_ros.ros.stop_signals import stop_on_signals
 
 _PARAM_TYPES = {
     str: Parameter.Type.STRING,

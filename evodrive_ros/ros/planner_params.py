@@ -117,7 +117,7 @@ def default_params_file() -> Path:
             pass
     except ImportError:
         pass
-    return Path(__file__).resolve().parents[1] / "config" / "planner.yaml"
+    return Path(__file__).resolve().parents[2] / "config" / "planner.yaml"
 
 
 def load_params_file(path: Path) -> dict[str, Any]:
