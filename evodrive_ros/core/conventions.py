@@ -50,6 +50,12 @@ STEERING_RATIO = 15.0
 MIN_SPEED_FOR_STEERING_MPS = 1.0  # below this the yaw rate says little about the steering
 
 
+def bicycle_yaw_rate(speed: np.ndarray | float, road_wheel_angle: np.ndarray | float) -> np.ndarray:
+    """Yaw rate (rad/s, left +) of a kinematic bicycle (rear-axle reference) at ``speed`` with the
+    front wheels at ``road_wheel_angle`` (rad; a steering-wheel angle is this × ``STEERING_RATIO``)."""
+    return np.asarray(speed, dtype=np.float64) * np.tan(road_wheel_angle) / WHEELBASE_M
+
+
 def steering_wheel_angle(speed: np.ndarray | float, yaw_rate: np.ndarray | float) -> np.ndarray:
     """Steering-wheel angle (rad, left +) of a kinematic bicycle with the given speed and yaw rate.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evodrive_ros.core.conventions import FUTURE_TIMES_S, STEERING_RATIO, STEP_S, WHEELBASE_M
+from evodrive_ros.core.conventions import FUTURE_TIMES_S, STEERING_RATIO, STEP_S, bicycle_yaw_rate
 from evodrive_ros.core.frames import wrap_angle
 
 MIN_SPEED_FOR_TURN_RATE_MPS = 1.0
@@ -77,7 +77,7 @@ def integrate_dynamics(current: np.ndarray, future: np.ndarray) -> np.ndarray:
     rows = np.concatenate([np.asarray(current, dtype=np.float64)[:, None], np.asarray(future, dtype=np.float64)], axis=1)
     speeds = np.maximum(rows[..., 0], 0.0)
     from_accel = rows[..., 2] / np.maximum(speeds, MIN_SPEED_FOR_TURN_RATE_MPS)
-    from_steering = speeds * np.tan(rows[..., 3] / STEERING_RATIO) / WHEELBASE_M
+    from_steering = bicycle_yaw_rate(speeds, rows[..., 3] / STEERING_RATIO)
     yaw_rates = np.where(speeds >= MIN_SPEED_FOR_TURN_RATE_MPS, from_accel, from_steering)
     return _integrate(np.concatenate([[0.0], FUTURE_TIMES_S]), speeds, yaw_rates)
 

@@ -17,10 +17,10 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from evodrive_ros.core.conventions import FUTURE_TIMES_S, KEYFRAME_HZ, command_from_future
+from evodrive_ros.core.conventions import FUTURE_TIMES_S, KEYFRAME_HZ, bicycle_yaw_rate, command_from_future
 
 from .camera_rig import Camera
-from .world import WHEELBASE_M, SceneLog
+from .world import SceneLog
 
 ODOM_HZ = 50
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
@@ -129,7 +129,7 @@ class SceneBagWriter:
             pose = T["geometry_msgs/msg/Pose"](position=_vector("geometry_msgs/msg/Point", position),
                                                orientation=_quaternion(np.cos(heading / 2), 0, 0, np.sin(heading / 2)))
             twist = T["geometry_msgs/msg/Twist"](linear=_vector("geometry_msgs/msg/Vector3", (speed, 0, 0)),
-                                                 angular=_vector("geometry_msgs/msg/Vector3", (0, 0, speed * np.tan(steer) / WHEELBASE_M)))
+                                                 angular=_vector("geometry_msgs/msg/Vector3", (0, 0, float(bicycle_yaw_rate(speed, steer)))))
             msg = T["nav_msgs/msg/Odometry"](
                 header=_header(utime, "odom"), child_frame_id="base_link",
                 pose=T["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=np.eye(6).flatten() * 1e-4),

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evodrive_ros.core.conventions import STEERING_RATIO, bicycle_yaw_rate
+
 from .camera_rig import yaw_quaternion
-from .world import STEERING_RATIO, WHEELBASE_M, SceneLog
+from .world import SceneLog
 
 POSE_HZ, IMU_HZ, STEER_HZ, MONITOR_HZ = 50, 100, 100, 2
 GRAVITY = 9.81
@@ -36,14 +38,14 @@ def write_can_bus(can_dir: Path, scene_name: str, log: SceneLog, start_utime: in
 
     messages: dict[str, list[dict]] = {}
     times, ego = _samples(log, POSE_HZ, end_s)
-    yaw_rate = ego[:, 3] * np.tan(ego[:, 5]) / WHEELBASE_M
+    yaw_rate = bicycle_yaw_rate(ego[:, 3], ego[:, 5])
     messages["pose"] = [
         {"utime": u, "pos": [float(e[0]), float(e[1]), 0.0], "orientation": yaw_quaternion(float(e[2])),
          "vel": [float(e[3]), 0.0, 0.0], "accel": [float(e[4]), float(e[3] * r), 0.0], "rotation_rate": [0.0, 0.0, float(r)]}
         for u, e, r in zip(utimes(times), ego, yaw_rate)
     ]
     times, ego = _samples(log, IMU_HZ, end_s)
-    yaw_rate = ego[:, 3] * np.tan(ego[:, 5]) / WHEELBASE_M
+    yaw_rate = bicycle_yaw_rate(ego[:, 3], ego[:, 5])
     messages["ms_imu"] = [
         {"utime": u, "linear_accel": [float(e[4]), float(e[3] * r), GRAVITY], "q": yaw_quaternion(float(e[2])),
          "rotation_rate": [0.0, 0.0, float(r)]}
@@ -54,7 +56,7 @@ def write_can_bus(can_dir: Path, scene_name: str, log: SceneLog, start_utime: in
     times, ego = _samples(log, MONITOR_HZ, end_s)
     messages["vehicle_monitor"] = [
         {"utime": u, "vehicle_speed": float(e[3] * 3.6), "steering": float(np.rad2deg(e[5] * STEERING_RATIO)),
-         "yaw_rate": float(np.rad2deg(e[3] * np.tan(e[5]) / WHEELBASE_M)),
+         "yaw_rate": float(np.rad2deg(bicycle_yaw_rate(e[3], e[5]))),
          "throttle": float(max(e[4], 0.0) * 100), "brake": float(max(-e[4], 0.0) * 10), "gear_position": 7,
          "left_signal": 0, "right_signal": 0, "brake_switch": int(e[4] < -0.3)}
         for u, e in zip(utimes(times), ego)

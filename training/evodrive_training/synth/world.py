@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evodrive_ros.core.conventions import STEERING_RATIO, WHEELBASE_M  # shared with the runtime's odometry model
+from evodrive_ros.core.conventions import STEERING_RATIO, WHEELBASE_M, bicycle_yaw_rate  # shared with the runtime's odometry model
+from evodrive_ros.core.frames import wrap_angle
 
 from .config import SynthConfig
 from .roads import PATH_SPACING_M, RoadLayout, generate_layout, layout_extent, headings, offset_left, resample, uniform, unit
@@ -43,7 +44,7 @@ class EgoState:
 
     @property
     def yaw_rate(self) -> float:
-        return self.speed * np.tan(self.steer) / WHEELBASE_M
+        return float(bicycle_yaw_rate(self.speed, self.steer))
 
 
 @dataclass
@@ -186,7 +187,7 @@ class World:
         ego.x += ego.speed * np.cos(ego.yaw) * dt
         ego.y += ego.speed * np.sin(ego.yaw) * dt
         ego.steer = control.steer
-        ego.yaw = float(np.angle(np.exp(1j * (ego.yaw + ego.yaw_rate * dt))))
+        ego.yaw = float(wrap_angle(ego.yaw + ego.yaw_rate * dt))
         new_speed = max(0.0, ego.speed + accel * dt)
         ego.accel = (new_speed - ego.speed) / dt
         ego.speed = new_speed
@@ -402,14 +403,14 @@ class SceneLog:
         """x, y, yaw, speed, accel, steer at time ``t``."""
         i, w = self._bracket(t)
         a, b = self.ego[i], self.ego[i + 1].copy()
-        b[2] = a[2] + np.angle(np.exp(1j * (b[2] - a[2])))
+        b[2] = a[2] + wrap_angle(b[2] - a[2])
         return a * (1 - w) + b * w
 
     def agents_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """(A, 4) x, y, yaw, speed and the active mask at time ``t``."""
         i, w = self._bracket(t)
         a, b = self.agent_pose[i], self.agent_pose[i + 1].copy()
-        b[:, 2] = a[:, 2] + np.angle(np.exp(1j * (b[:, 2] - a[:, 2])))
+        b[:, 2] = a[:, 2] + wrap_angle(b[:, 2] - a[:, 2])
         return a * (1 - w) + b * w, self.agent_active[i] & self.agent_active[i + 1]
 
 
