@@ -90,7 +90,8 @@ def planner_factories(args: argparse.Namespace, manifest: ModelManifest) -> dict
         name: partial(load_planner, args.model_dir, name, threads=args.threads)
         for name in available_backends() if name in args.backends
     }
-    checkpoint = args.checkpoint or manifest.provenance.get("source_checkpoint")
+    source = manifest.provenance.get("source_checkpoint")  # a folder name (no build paths are shipped)
+    checkpoint = args.checkpoint or (source and str(Path(args.model_dir).parent / source))
     if "torch" in args.backends and importlib.util.find_spec("evodrive_training") and checkpoint and Path(checkpoint).is_dir():
         factories["torch-eager"] = partial(_torch_planner, checkpoint, args.threads)
     return factories
@@ -165,7 +166,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for every backend")
     parser.add_argument("--backends", default="onnxruntime,onnxruntime-cuda,tensorrt,torch",
                         type=lambda s: s.split(","), help="comma-separated subset to run where available")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint for PyTorch eager (default: the manifest's source)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint for PyTorch eager (default: the manifest's source checkpoint, "
+                        "if a folder of that name lies beside the model directory)")
     parser.add_argument("--json", default=None, help="write the full report as JSON")
     parser.add_argument("--markdown", default=None, help="write the Markdown table")
     parser.add_argument("--orin-estimate", action="store_true", help="only print the Orin estimate (no measurement)")
