@@ -73,20 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evodrive {spec.name}: part of the {spec.extra} package, not installed here; install it with: "
               f"{_INSTALL_HINT[spec.extra]}", file=sys.stderr)
         return 2
-    missing = [name for name in _EXTRA_MODULES[spec.extra] if importlib.util.find_spec(name) is None]
+    missing = next((name for name in _EXTRA_MODULES[spec.extra] if importlib.util.find_spec(name) is None), None)
     try:
-        if missing:
-            raise ModuleNotFoundError(f"No module named {missing[0]!r}", name=missing[0])
-        module = importlib.import_module(spec.module)
+        module = None if missing else importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
-        if exc.name and not exc.name.startswith("evodrive"):
-            print(
-                f"evodrive {spec.name}: needs the '{spec.extra}' dependencies (missing module {exc.name!r}); "
-                f"install them with: {_INSTALL_HINT[spec.extra]}",
-                file=sys.stderr,
-            )
-            return 2
-        raise
+        if not exc.name or exc.name.startswith("evodrive"):
+            raise
+        missing = exc.name
+    if missing:
+        print(f"evodrive {spec.name}: needs the '{spec.extra}' dependencies (missing module {missing!r}); "
+              f"install them with: {_INSTALL_HINT[spec.extra]}", file=sys.stderr)
+        return 2
     sub_parser = argparse.ArgumentParser(prog=f"evodrive {spec.name}", description=spec.help)
     module.add_arguments(sub_parser)
     args = sub_parser.parse_args(argv[1:])

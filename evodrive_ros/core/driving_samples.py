@@ -49,9 +49,8 @@ from typing import Iterable
 
 import numpy as np
 
-from evodrive_ros.core.model_manifest import sha256_file
 from evodrive_ros.core.openloop_metrics import GRID_SIZE
-from evodrive_ros.core.safe_output import atomic_write, atomic_writer
+from evodrive_ros.core.safe_output import atomic_write, atomic_writer, sha256_file
 
 FORMAT_NAME = "evodrive-samples"
 FORMAT_VERSION = 1

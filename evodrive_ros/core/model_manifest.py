@@ -9,13 +9,13 @@ The exporter writes it (``evodrive export``); every runtime backend reads it thr
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evodrive_ros.core.preprocessing import ImageSpec
+from evodrive_ros.core.safe_output import sha256_file
 from evodrive_ros.core.trajectory_codec import CODECS, TrajectoryCodec
 
 FORMAT_VERSION = 1
@@ -80,14 +80,6 @@ class ModelManifest:
     def to_json(self) -> str:
         data = asdict(self)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def confined(model_dir: str | Path, relative: str) -> Path:

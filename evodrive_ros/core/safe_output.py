@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -48,6 +49,14 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         handle.write(data.encode() if isinstance(data, str) else data)
 
 
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def finite_json(obj: Any) -> Any:
     """``obj`` with every non-finite float (NaN, ±inf) replaced by None: JSON has no NaN, and a
     reader of a metrics file must see "no value", not a number that is not one."""
@@ -80,6 +89,23 @@ def _marker_tool(folder: Path) -> str | None:
 
 def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
+
+
+def check_output_file(out: str | Path, tool: str, inputs: Sequence[str | Path] = ()) -> None:
+    """Raise ``OutputRefused`` when ``out`` is one of ``inputs`` or an existing file that is not a
+    JSON report of ``tool`` (its ``"tool"`` key): a report never replaces data or someone's file."""
+    out = Path(out)
+    target = out.resolve()
+    for source in inputs:
+        if target == Path(source).resolve():
+            raise OutputRefused(f"{out} would overwrite the input {source}")
+    if target.exists():
+        try:
+            previous = json.loads(target.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if not isinstance(previous, dict) or previous.get("tool") != tool:
+            raise OutputRefused(f"{out} exists and is not an earlier {tool} report; choose another path")
 
 
 def check_output_dir(out: str | Path, tool: str, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> None:

@@ -8,7 +8,6 @@ A missing or unparsable prediction is scored as zero motion and counted in ``n_u
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from evodrive_ros.evaluation.ground_truth import GroundTruth, load_ground_truth
 from evodrive_ros.evaluation.openloop import evaluate, markdown_table
-from evodrive_ros.core.safe_output import write_json
+from evodrive_ros.core.safe_output import OutputRefused, check_output_file, write_json
 from evodrive_ros.evaluation.predictions import read_predictions, resolve_predictions
 
 _SHOWN_UNPARSED = 5
@@ -34,26 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 _REPORT_TOOL = "evodrive eval"  # marks a file as this command's output: the only kind --out replaces
 
 
-def _refuse_out(out: Path, inputs: list[Path]) -> str | None:
-    """Why ``out`` must not be written: it is an input, or an existing file eval did not write
-    (a ground-truth pickle, someone's notes)."""
-    target = out.resolve()
-    for path in inputs:
-        if target == path.resolve():
-            return f"--out {out} would overwrite the input {path}"
-    if target.exists():
-        try:
-            previous = json.loads(target.read_text())
-        except (OSError, ValueError):
-            previous = None
-        if not isinstance(previous, dict) or previous.get("tool") != _REPORT_TOOL:
-            return f"--out {out} exists and is not an earlier evodrive eval report; choose another path"
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.out and (reason := _refuse_out(args.out, [args.pred, args.gt])):
-        print(f"evodrive eval: {reason}", file=sys.stderr)
+    try:
+        if args.out:
+            check_output_file(args.out, _REPORT_TOOL, [args.pred, args.gt])
+    except OutputRefused as exc:
+        print(f"evodrive eval: --out {exc}", file=sys.stderr)
         return 2
     try:
         gt = load_ground_truth(args.gt)

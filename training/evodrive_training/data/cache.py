@@ -36,7 +36,7 @@ from evodrive_ros.core.driving_samples import (
     write_scene_file,
     write_split_index,
 )
-from evodrive_ros.core.model_manifest import sha256_file
+from evodrive_ros.core.safe_output import sha256_file
 from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples
 from evodrive_training.data.scene_source import gather_scene
 
@@ -128,21 +128,24 @@ def build_split(
         source = gather_scene(nusc, can_bus, scene)
         key = source.digest(BUILDER_VERSION)
         relative = f"{SCENES_DIR}/{scene['token']}.npz"
-        intact = _cached_key(split_dir / relative) == key and recorded.get(relative) in (None, sha256_file(split_dir / relative))
-        if intact:
+        path = split_dir / relative
+        stored_key = _cached_key(path)
+        digest = sha256_file(path) if stored_key is not None else None
+        if stored_key == key and recorded.get(relative) in (None, digest):
             report.reused.append(name)
         else:
-            if _cached_key(split_dir / relative) == key:
+            if stored_key == key:
                 report.damaged.append(name)
             arrays = build_scene_samples(source)
             scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
-            write_scene_file(split_dir / relative, arrays, scalars)
+            write_scene_file(path, arrays, scalars)
+            digest = sha256_file(path)
             report.rebuilt.append(name)
             report.rebuilt_samples += len(source.sample_tokens)
             report.build_seconds += time.perf_counter() - started
         n = len(source.sample_tokens)
         entries.append({"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key, "n_samples": n,
-                        "sha256": sha256_file(split_dir / relative)})
+                        "sha256": digest})
         report.n_samples += n
     index = {
         "format": FORMAT_NAME,

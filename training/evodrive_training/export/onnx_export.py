@@ -34,10 +34,9 @@ from evodrive_ros.core.model_manifest import (
     GraphFile,
     ModelManifest,
     decoder_io_names,
-    sha256_file,
 )
 from evodrive_ros.core.preprocessing import ImageSpec
-from evodrive_ros.core.safe_output import check_output_dir, output_dir
+from evodrive_ros.core.safe_output import check_output_dir, output_dir, sha256_file
 from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
 from evodrive_training.export.trt_compat import assert_trt_compatible
