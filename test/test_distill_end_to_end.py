@@ -95,7 +95,7 @@ def test_precomputed_teacher_targets_give_the_per_step_losses(tmp_path):
     spec = image_spec(model)
     config = DistillConfig(use_mc_dropout=False, use_anchor=False)
     teacher, _ = tiny_pair(seed=1)
-    targets = precompute_teacher_targets(teacher, DrivingDataset(samples, tmp_path, tok, spec, "distill"), hint_ids(tok), tok.pad_token_id, config, batch_size=2)
+    targets = precompute_teacher_targets(teacher, DrivingDataset(samples, tmp_path, tok, spec, "distill"), hint_ids(tok), tok.pad_token_id, config)
     n_answer = [int((DrivingDataset(samples, tmp_path, tok, spec, "student")[i]["labels"] != -100).sum()) for i in range(3)]
     assert [t[0].shape[0] for t in targets] == n_answer and targets[0][0].dtype == torch.float16
 

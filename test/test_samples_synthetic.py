@@ -43,6 +43,20 @@ def test_first_build_builds_every_scene_then_nothing(dataset, cached):
     assert again.n_samples == cached.n_samples > 0
 
 
+def test_parallel_workers_write_the_same_cache_byte_for_byte(dataset, cached, tmp_path):
+    """``--workers 2`` builds scenes in forked processes: same scene files, same split.json."""
+    dataroot, version, root = dataset
+    report = build_split(dataroot, version, "all", tmp_path / "cache", progress=False, workers=2)
+    assert report.rebuilt == cached.rebuilt and report.n_samples == cached.n_samples
+    one, two = root / "cache" / version / "all", tmp_path / "cache" / version / "all"
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    for relative in files:
+        assert (one / relative).read_bytes() == (two / relative).read_bytes(), relative
+    again = build_split(dataroot, version, "all", tmp_path / "cache", progress=False, workers=2)
+    assert again.rebuilt == [] and again.reused == cached.rebuilt
+
+
 def test_adding_or_changing_a_scene_rebuilds_only_that_scene(dataset, tmp_path):
     dataroot, version, _ = dataset
     root = tmp_path / "data"

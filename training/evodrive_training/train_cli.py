@@ -98,29 +98,6 @@ def run(args: argparse.Namespace) -> int:
     number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma,
                                  config.number_value_weight)
 
-    codec, spec = codec_of(model), image_spec(model)
-    if args.mode == "teacher":
-        wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels)
-        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
-    else:
-        teacher = None
-        if config.uses_teacher:
-            if args.teacher is None:
-                print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
-                return 2
-            teacher, _ = load_model(str(args.teacher), dtype=dtype)
-        per_step = config.uses_teacher and args.per_step_teacher
-        wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
-                                   teacher.config.text_config.hidden_size if teacher is not None else None)
-        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
-        if teacher is not None and not per_step:
-            teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
-            targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.batch_size, args.seed)
-            dataset = WithTeacherTargets(dataset, targets)
-            del teacher
-    print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "
-          f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
-
     lr = args.lr or DEFAULT_LR.get(getattr(model.config, "evodrive_preset", None), 2e-5)
     training_args = TrainingArguments(
         output_dir=str(args.output_dir),
@@ -145,6 +122,30 @@ def run(args: argparse.Namespace) -> int:
         deepspeed=str(args.deepspeed) if args.deepspeed else None,
         use_cpu=not torch.cuda.is_available(),
     )
+    codec, spec = codec_of(model), image_spec(model)
+    if args.mode == "teacher":
+        wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels)
+        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
+    else:
+        teacher = None
+        if config.uses_teacher:
+            if args.teacher is None:
+                print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
+                return 2
+            teacher, _ = load_model(str(args.teacher), dtype=dtype)
+        per_step = config.uses_teacher and args.per_step_teacher
+        wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
+                                   teacher.config.text_config.hidden_size if teacher is not None else None)
+        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
+        if teacher is not None and not per_step:
+            teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
+            targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
+                                                 training_args.process_index, training_args.world_size)
+            dataset = WithTeacherTargets(dataset, targets)
+            del teacher
+    print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "
+          f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
+
     trainer = EvoDriveTrainer(
         model=wrapper,
         args=training_args,

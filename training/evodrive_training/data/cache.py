@@ -18,9 +18,11 @@ data) a scene is in ``val`` when the hash of its name falls below ``val_fraction
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import sys
-import time
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +59,6 @@ class BuildReport:
     rebuilt: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     damaged: list[str] = field(default_factory=list)  # rebuilt because the file's content changed since it was written
-    build_seconds: float = 0.0  # time spent gathering and building rebuilt scenes only
     rebuilt_samples: int = 0
 
 
@@ -109,8 +110,13 @@ def build_split(
     cache_dir: Path,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     progress: bool = True,
+    workers: int = 1,
 ) -> BuildReport:
-    """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt."""
+    """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt.
+
+    ``workers`` > 1 builds scenes in that many forked processes; every scene file depends only on
+    its own scene, so the cache is byte-identical to a one-worker build (``split.json`` keeps the
+    scene order)."""
     dataroot = Path(dataroot).resolve()
     nusc, can_bus = open_dataset(dataroot, version)
     scenes_by_name = {s["name"]: s for s in nusc.scene}
@@ -121,32 +127,21 @@ def build_split(
         raise ValueError(f"{split_dir} holds samples of {previous['dataroot']}, not {dataroot}; choose another cache folder")
     recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
+    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded)
+    bar = tqdm(total=len(names), desc=f"samples {version}/{split}", unit="scene", disable=not progress)
     entries = []
-    for name in tqdm(names, desc=f"samples {version}/{split}", unit="scene", disable=not progress):
-        scene = scenes_by_name[name]
-        started = time.perf_counter()
-        source = gather_scene(nusc, can_bus, scene)
-        key = source.digest(BUILDER_VERSION)
-        relative = f"{SCENES_DIR}/{scene['token']}.npz"
-        path = split_dir / relative
-        stored_key = _cached_key(path)
-        digest = sha256_file(path) if stored_key is not None else None
-        if stored_key == key and recorded.get(relative) in (None, digest):
-            report.reused.append(name)
-        else:
-            if stored_key == key:
-                report.damaged.append(name)
-            arrays = build_scene_samples(source)
-            scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
-            write_scene_file(path, arrays, scalars)
-            digest = sha256_file(path)
+    for built in _build_scenes(job, names, workers, bar):
+        name = built.entry["scene_name"]
+        if built.rebuilt:
             report.rebuilt.append(name)
-            report.rebuilt_samples += len(source.sample_tokens)
-            report.build_seconds += time.perf_counter() - started
-        n = len(source.sample_tokens)
-        entries.append({"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key, "n_samples": n,
-                        "sha256": digest})
-        report.n_samples += n
+            report.rebuilt_samples += built.entry["n_samples"]
+        else:
+            report.reused.append(name)
+        if built.damaged:
+            report.damaged.append(name)
+        entries.append(built.entry)
+        report.n_samples += built.entry["n_samples"]
+    bar.close()
     index = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -161,6 +156,71 @@ def build_split(
     for stale in set(recorded) - {e["file"] for e in entries}:  # ours, no longer in the split
         (split_dir / stale).unlink(missing_ok=True)
     return report
+
+
+@dataclass(frozen=True)
+class _SceneJob:
+    """What building one scene needs; forked workers inherit it (the nuScenes tables load once)."""
+
+    nusc: object
+    can_bus: object
+    scenes_by_name: dict
+    split_dir: Path
+    recorded: dict  # scene file -> sha256 the previous split.json recorded
+
+    def build(self, name: str) -> _BuiltScene:
+        scene = self.scenes_by_name[name]
+        source = gather_scene(self.nusc, self.can_bus, scene)
+        key = source.digest(BUILDER_VERSION)
+        relative = f"{SCENES_DIR}/{scene['token']}.npz"
+        path = self.split_dir / relative
+        stored_key = _cached_key(path)
+        digest = sha256_file(path) if stored_key is not None else None
+        rebuilt = not (stored_key == key and self.recorded.get(relative) in (None, digest))
+        if rebuilt:
+            arrays = build_scene_samples(source)
+            scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
+            write_scene_file(path, arrays, scalars)
+            digest = sha256_file(path)
+        entry = {"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key,
+                 "n_samples": len(source.sample_tokens), "sha256": digest}
+        return _BuiltScene(entry, rebuilt, damaged=rebuilt and stored_key == key)
+
+
+@dataclass(frozen=True)
+class _BuiltScene:
+    entry: dict  # the scene's line in split.json
+    rebuilt: bool
+    damaged: bool  # rebuilt because the file's content changed since it was written
+
+
+_FORKED_JOB: _SceneJob | None = None  # set in the parent just before forking the workers
+
+
+def _build_in_worker(name: str) -> _BuiltScene:
+    assert _FORKED_JOB is not None
+    return _FORKED_JOB.build(name)
+
+
+def _build_scenes(job: _SceneJob, names: list[str], workers: int, bar: tqdm) -> Iterator[_BuiltScene]:
+    """Each scene's result in ``names`` order, ``workers`` scenes at a time; ``bar`` counts finished scenes."""
+    if workers <= 1 or len(names) <= 1:
+        for name in names:
+            yield job.build(name)
+            bar.update()
+        return
+    global _FORKED_JOB
+    _FORKED_JOB = job
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(names)), mp_context=context) as pool:
+            futures = [pool.submit(_build_in_worker, name) for name in names]
+            for future in as_completed(futures):
+                future.result()  # a failed scene fails the build now, not after the others
+                bar.update()
+            yield from (f.result() for f in futures)
+    finally:
+        _FORKED_JOB = None
 
 
 def _previous_index(split_dir: Path) -> dict | None:

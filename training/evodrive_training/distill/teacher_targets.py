@@ -26,6 +26,9 @@ from evodrive_training.models.forward import answer_masks
 
 
 
+TARGET_BATCH = 8  # fixed, not the training batch: the targets then do not depend on how training is laid out
+
+
 @torch.no_grad()
 def precompute_teacher_targets(
     teacher: Qwen2_5_VLForConditionalGeneration,
@@ -33,15 +36,25 @@ def precompute_teacher_targets(
     hint_ids: torch.Tensor,
     pad_token_id: int,
     config: DistillConfig,
-    batch_size: int = 8,
     seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per sample of ``dataset`` (kind ``distill``): (logits [R, V], hidden [R, D]) of the selected candidate."""
-    torch.manual_seed(seed)  # the MC-dropout draws
+    """Per sample of ``dataset`` (kind ``distill``): (logits [R, V], hidden [R, D]) of the selected candidate.
+
+    The samples go in fixed batches of ``TARGET_BATCH``, each with its own MC-dropout seed. Under
+    distributed training (``world_size`` > 1, a process group initialised) each process computes
+    every ``world_size``-th batch and the processes exchange their results, so the teacher runs
+    once per sample in all and every process ends with the same targets as a one-process run."""
     teacher.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=partial(collate, pad_token_id=pad_token_id))
-    targets: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for batch in tqdm(loader, desc="teacher targets", unit="batch"):
+    n_batches = -(-len(dataset) // TARGET_BATCH)
+    mine = list(range(rank, n_batches, world_size))
+    indices = [i for b in mine for i in range(b * TARGET_BATCH, min((b + 1) * TARGET_BATCH, len(dataset)))]
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=TARGET_BATCH,
+                                         collate_fn=partial(collate, pad_token_id=pad_token_id))
+    computed: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for batch_index, batch in zip(mine, tqdm(loader, desc="teacher targets", unit="batch", disable=rank != 0)):
+        torch.manual_seed(seed * 1_000_003 + batch_index)  # the MC-dropout draws of this batch, wherever it runs
         teacher_batch = {k[len(TEACHER_PREFIX):]: v for k, v in batch.items() if k.startswith(TEACHER_PREFIX)}
         labels = teacher_batch["labels"]
         target_mask, _ = answer_masks(labels)
@@ -49,8 +62,13 @@ def precompute_teacher_targets(
         candidates = teacher_candidates(teacher, teacher_batch, hint_ids, pad_token_id, config)
         best, _ = select_lowest_ce(candidates, labels[target_mask], sample_of_row, labels.shape[0])
         counts = target_mask.sum(dim=1).tolist()
-        targets += zip(torch.split(best.logits.half(), counts), torch.split(best.hidden.half(), counts))
-    return targets
+        computed[batch_index] = list(zip(torch.split(best.logits.half(), counts), torch.split(best.hidden.half(), counts)))
+    if world_size > 1:
+        print(f"teacher targets: {len(mine)} of {n_batches} batches computed in process {rank} of {world_size}", flush=True)
+        gathered: list[dict | None] = [None] * world_size
+        torch.distributed.all_gather_object(gathered, computed)
+        computed = {b: targets for part in gathered for b, targets in part.items()}
+    return [target for b in range(n_batches) for target in computed[b]]
 
 
 class WithTeacherTargets(torch.utils.data.Dataset):
