@@ -11,12 +11,15 @@ from evodrive_ros.core.trajectory_codec import decode_text
 from evodrive_training.models.presets import load_pretrained
 
 
-def test_train_teacher_then_student_resume_and_predict(tmp_path):
+def test_train_teacher_then_student_resume_and_predict(tmp_path, capsys):
     split = write_fake_split(tmp_path, 2)
     common = ["--samples", str(split), "--image-size", "56", "84", "--batch-size", "2", "--logging-steps", "1", "--save-steps", "1"]
     assert main(["train", "teacher", *common, "--output-dir", str(tmp_path / "teacher"), "--max-steps", "1"]) == 0
     student_dir = tmp_path / "student"
     student_args = ["train", "student", *common, "--output-dir", str(student_dir), "--teacher", str(tmp_path / "teacher")]
+    # cached teacher targets that would not fit in memory: refused before any work, with the way out
+    assert main([*student_args, "--max-steps", "1", "--max-target-gib", "1e-6"]) == 2
+    assert "use --per-step-teacher" in capsys.readouterr().out and not student_dir.exists()
     assert main([*student_args, "--max-steps", "1"]) == 0
     checkpoint = student_dir / "checkpoint-1"
     extra = load_file(checkpoint / "distill_state.safetensors")

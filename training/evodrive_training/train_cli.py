@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
     parser.add_argument("--paper-variant", action="store_true", help="the paper's loss choices instead of the code's")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one DistillConfig field")
+    parser.add_argument("--max-target-gib", type=float, default=16.0,
+                        help="largest in-memory size of the cached teacher targets (default 16; the 3B preset on nuScenes needs --per-step-teacher)")
     parser.add_argument("--per-step-teacher", action="store_true",
                         help="run the teacher at every step (fresh MC-dropout draws each epoch) instead of once per sample before training")
     parser.add_argument("--epochs", type=float, default=5.0)
@@ -138,6 +140,13 @@ def run(args: argparse.Namespace) -> int:
                                    teacher.config.text_config.hidden_size if teacher is not None else None)
         dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
         if teacher is not None and not per_step:
+            rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0
+            gib = len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30
+            if gib > args.max_target_gib:
+                print(f"evodrive train student: the cached teacher targets would take {gib:.0f} GiB in memory ({len(dataset)} samples x "
+                      f"{rows} answer rows x a {teacher.config.text_config.vocab_size}-word vocabulary, float16); use --per-step-teacher "
+                      f"(or raise --max-target-gib)")
+                return 2
             teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
             targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
                                                  training_args.process_index, training_args.world_size)

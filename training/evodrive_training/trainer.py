@@ -7,12 +7,9 @@ directory (``save_pretrained`` of the trained Qwen model + tokenizer) plus
 anchor encoder) for resuming; the oracle teacher is never saved with the student.
 
 Multi-GPU (the paper's recipe: 8 GPUs, batch 1 per GPU, lr 2e-5, cosine, 3 % warm-up, 5 epochs,
-bf16) goes through accelerate/torchrun, e.g.::
-
-    accelerate launch --num_processes 8 -m evodrive_ros.cli train student \\
-        --samples cache/train --init /models/Qwen2.5-VL-3B-Instruct --teacher runs/teacher \\
-        --output-dir runs/student --epochs 5 --lr 2e-5 --batch-size 1 --bf16
-    # or: torchrun --nproc_per_node 8 -m evodrive_ros.cli train ...   (add --deepspeed ds_zero2.json for ZeRO-2)
+bf16) goes through accelerate or torchrun with the configs in ``config/accelerate/`` (plain DDP in
+bf16, DeepSpeed ZeRO-2); the README's *Scale-out* section has the commands and what was verified
+on CPU (``test/test_distributed_training.py``).
 """
 
 from __future__ import annotations
