@@ -187,3 +187,25 @@ def test_mean_number_estimate_picks_the_number_nearest_the_expected_value() -> N
     assert vocab[mean.choose(state, logits)[0]] == "7"
     with pytest.raises(ValueError, match="number_estimate"):
         TrajectoryGrammar(vocab, number_estimate="median")
+
+
+def test_teacher_forced_choices_follow_the_true_answer_and_take_the_models_numbers():
+    """Each choice is made in the state the *true* answer reached: a model that always says 0.0 gets
+    0.0 everywhere, while the walk keeps to the true tokens (the exposure-bias diagnostic)."""
+    import torch
+
+    from evodrive_ros.core.trajectory_codec import RESIDUAL_CODEC
+    from evodrive_ros.runtime.pipeline import token_texts
+    from evodrive_training.constrained_generation import teacher_forced_choices
+    from evodrive_training.models.tokenizer import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    grammar = TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=1)
+    truth = RESIDUAL_CODEC.encode(np.array([[0.5 * i, -0.3 * i] for i in range(1, 7)]), np.zeros((6, 2)))
+    ids = tokenizer(truth + " These are", add_special_tokens=False)["input_ids"]  # text after the answer is ignored
+    logits = torch.full((len(ids), grammar.vocab_size), -5.0)
+    logits[:, tokenizer.convert_tokens_to_ids("0.0")] = 5.0
+    chosen = teacher_forced_choices(grammar, ids, logits)
+    assert "".join(tokenizer.convert_ids_to_tokens(chosen)) == "[" + ", ".join(["(0.0,0.0)"] * 6) + "]"
+    with pytest.raises(DecodingError, match="ended"):
+        teacher_forced_choices(grammar, ids[:5], logits[:5])

@@ -37,6 +37,9 @@ def test_train_teacher_then_student_resume_and_predict(tmp_path, capsys):
     assert [p["id"] for p in predictions] == ["tok0", "tok1"]
     for p in predictions:  # a 3-step model still writes valid plans: decoding is grammar-constrained
         assert decode_text(p["predict"]).shape == (6, 2) and p["predict"].startswith("[(") and p["predict"].endswith(")]")
+    forced = tmp_path / "forced.json"  # the exposure-bias diagnostic: choices along the true answer
+    assert main(["predict", "--model", str(student_dir), "--samples", str(split), "--output", str(forced), "--teacher-forced"]) == 0
+    assert [decode_text(p["predict"]).shape for p in json.loads(forced.read_text())] == [(6, 2), (6, 2)]
     final, _ = load_pretrained(student_dir)
     resumed, _ = load_pretrained(student_dir / "checkpoint-2")
     assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), resumed.state_dict().values()))

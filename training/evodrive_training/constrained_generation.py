@@ -1,4 +1,5 @@
-"""The runtime's trajectory grammar as a transformers ``LogitsProcessor``, for ``generate``.
+"""The runtime's trajectory grammar as a transformers ``LogitsProcessor``, for ``generate``; and the
+same choices made along the true answer (``teacher_forced_choices``), a diagnostic.
 
 ``evodrive predict`` must decode like the vehicle does (``evodrive_ros.core.constrained_decoding``),
 or open-loop numbers would describe a different decoder than the one deployed. Each row of the batch
@@ -40,3 +41,23 @@ class GrammarLogitsProcessor(LogitsProcessor):
             return DONE
         options = self.grammar.transitions(state)
         return options.next_states[options.token_ids.tolist().index(token)]
+
+
+def teacher_forced_choices(grammar: TrajectoryGrammar, answer_ids: list[int], logits: torch.Tensor) -> list[int]:
+    """What the decoder would choose at each step of the true answer, given the true answer before it.
+
+    ``logits[i]`` are the model's logits for ``answer_ids[i]`` with ``answer_ids[:i]`` in its
+    context. Where the grammar leaves a choice the runtime's choice is taken, elsewhere the forced
+    token; the walk follows the true tokens and stops where the trajectory is complete. Decoding
+    free-running feeds the model its own earlier numbers instead; the gap between the two scores is
+    how much a model leans on copying the true earlier numbers it only sees in training (exposure
+    bias)."""
+    state, chosen = START, []
+    for token, row in zip(answer_ids, logits):
+        options = grammar.transitions(state)
+        position = options.token_ids.tolist().index(token)  # the true answer always fits the grammar
+        chosen.append(grammar.choose(state, row.float().cpu().numpy())[0] if options.token_ids.size > 1 else token)
+        state = options.next_states[position]
+        if state == DONE:
+            return chosen
+    raise DecodingError("the answer ended before the trajectory was complete")

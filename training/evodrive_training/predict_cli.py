@@ -3,6 +3,9 @@
 Decoding is constrained to the trajectory grammar exactly as on the vehicle (``--unconstrained``
 shows what the raw model writes, e.g. to measure how often it would be unparsable).
 
+``--teacher-forced`` makes the same grammar choices with the true answer in context instead (one
+forward pass per batch): a diagnostic of how much a model copies the earlier answer numbers.
+
 Writes ``[{"id": sample_token, "predict": text}, ...]`` (the authors' format) for ``evodrive eval``:
 absolute waypoints in the paper's text whatever the model's codec (a correction to a kinematic prior
 is added back to it here, as the runtime does); text that does not parse is written as the model
@@ -28,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--max-samples", type=int)
     parser.add_argument("--unconstrained", action="store_true", help="plain greedy decoding, no grammar")
+    parser.add_argument("--teacher-forced", action="store_true",
+                        help="diagnostic: each choice made with the true answer before it in context (not a plan the "
+                             "vehicle could make; the gap to free-running decoding measures exposure bias)")
 
 
 def left_pad(features: list[dict], pad_token_id: int) -> dict:
@@ -46,18 +52,51 @@ def left_pad(features: list[dict], pad_token_id: int) -> dict:
     }
 
 
+def free_running_texts(model, tokenizer, grammar, features: list[dict], device: str, max_new_tokens: int) -> list[str]:
+    """Greedy answers, grammar-constrained as on the vehicle (``grammar`` None: unconstrained)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from evodrive_training.constrained_generation import GrammarLogitsProcessor
+
+    batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
+    prompt_length = batch["input_ids"].shape[1]
+    processors = [GrammarLogitsProcessor(grammar, prompt_length, tokenizer.eos_token_id)] if grammar else []
+    with torch.no_grad():
+        out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                             logits_processor=LogitsProcessorList(processors))
+    return tokenizer.batch_decode(out[:, prompt_length:], skip_special_tokens=True)
+
+
+def teacher_forced_texts(model, tokenizer, grammar, features: list[dict], device: str) -> list[str]:
+    """The grammar's choices along each true answer (``teacher_forced_choices``), one forward pass."""
+    import torch
+
+    from evodrive_training.constrained_generation import teacher_forced_choices
+    from evodrive_training.dataset import collate
+
+    batch = {k: v.to(device) for k, v in collate(features, tokenizer.pad_token_id).items()}
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    texts = []
+    for row in range(labels.shape[0]):
+        positions = torch.nonzero(labels[row] != -100)[:, 0]
+        chosen = teacher_forced_choices(grammar, labels[row, positions].tolist(), logits[row, positions - 1])
+        texts.append(tokenizer.decode(chosen, skip_special_tokens=True))
+    return texts
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
-
-    from transformers import LogitsProcessorList
 
     from evodrive_ros.core.constrained_decoding import TrajectoryGrammar
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_ros.core.safe_output import atomic_write
     from evodrive_ros.core.trajectory_codec import TrajectoryParseError, encode_text
     from evodrive_ros.runtime.pipeline import token_texts
-    from evodrive_training.constrained_generation import GrammarLogitsProcessor
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
     from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
@@ -71,22 +110,22 @@ def run(args: argparse.Namespace) -> int:
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
     predictions = []
+    if args.teacher_forced and grammar is None:
+        print("evodrive predict: --teacher-forced needs the grammar (drop --unconstrained)")
+        return 2
     for start in tqdm(range(0, len(samples), args.batch_size), desc="predict", unit="batch"):
         chunk = samples[start : start + args.batch_size]
+        answers = [s.answer(codec) if args.teacher_forced else None for s in chunk]
         features = [
-            encode_example(tokenizer, student_user(s, codec), [dataroot / p for p in s.camera_paths], spec)
+            encode_example(tokenizer, student_user(s, codec), [dataroot / p for p in s.camera_paths], spec, answer)
             if args.role == "student"
-            else encode_example(tokenizer, teacher_user(s, codec), [dataroot / p for p in s.teacher_image_paths], spec)
-            for s in chunk
+            else encode_example(tokenizer, teacher_user(s, codec), [dataroot / p for p in s.teacher_image_paths], spec, answer)
+            for s, answer in zip(chunk, answers)
         ]
-        batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
-        prompt_length = batch["input_ids"].shape[1]
-        processors = [GrammarLogitsProcessor(grammar, prompt_length, tokenizer.eos_token_id)] if grammar else []
-        with torch.no_grad():
-            out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=args.max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                 logits_processor=LogitsProcessorList(processors))
-        texts = tokenizer.batch_decode(out[:, prompt_length:], skip_special_tokens=True)
+        if args.teacher_forced:
+            texts = teacher_forced_texts(model, tokenizer, grammar, features, device)
+        else:
+            texts = free_running_texts(model, tokenizer, grammar, features, device, args.max_new_tokens)
         for sample, text in zip(chunk, texts):
             try:
                 text = encode_text(codec.decode(text, sample.prior_xy(codec)))
