@@ -49,6 +49,29 @@ def test_teacher_yields_22_candidates_with_matching_rows(kd_batch):
     assert len(list(teacher_candidates(teacher, tb, hint_ids(tok), tok.pad_token_id, no_extras))) == 1
 
 
+def test_mc_dropout_candidates_are_scored_with_the_given_head(kd_batch):
+    """As released: the dropped-out teacher hidden states go through the *student's* head; coarse and
+    fine keep the teacher's. The hidden states (the hidden-KD target) are the same either way."""
+    batch, tok = kd_batch
+    teacher, _ = tiny_pair(seed=1)
+    student, _ = tiny_pair(seed=2)
+    tb = _teacher_view(batch)
+    config = DistillConfig(mc_dropout_samples=2)
+    torch.manual_seed(0)
+    own = list(teacher_candidates(teacher.eval(), tb, hint_ids(tok), tok.pad_token_id, config))
+    seen = []
+
+    def student_head(rows):
+        seen.append(rows)
+        return student.lm_head(rows)
+
+    torch.manual_seed(0)
+    scored = list(teacher_candidates(teacher, tb, hint_ids(tok), tok.pad_token_id, config, student_head))
+    assert [torch.equal(a.hidden, b.hidden) for a, b in zip(own, scored)] == [True] * 6
+    assert [torch.equal(a.logits, b.logits) for a, b in zip(own, scored)] == [True, True, False, False, False, False]
+    assert len(seen) == 4 and all(torch.equal(c.logits, student.lm_head(rows).float()) for c, rows in zip(scored[2:], seen))
+
+
 def test_distilled_student_all_terms_backward_teacher_untouched(kd_batch):
     batch, tok = kd_batch
     student, _ = tiny_pair(seed=0)
@@ -68,7 +91,10 @@ def test_student_and_teacher_of_different_widths_use_a_projection(kd_batch):
     batch, tok = kd_batch
     student, _ = tiny_pair()
     teacher, _ = build_tiny((56, 84), TinySize(hidden_size=64, intermediate_size=128), seed=2)
-    wrapper = DistilledStudent(student, DistillConfig(use_anchor=False), teacher, hint_ids(tok), tok.pad_token_id)
+    with pytest.raises(ValueError, match="mc_dropout_head=teacher"):  # the student's head cannot read a 64-wide teacher
+        DistilledStudent(student, DistillConfig(use_anchor=False), teacher, hint_ids(tok), tok.pad_token_id)
+    config = DistillConfig(use_anchor=False, mc_dropout_head="teacher")
+    wrapper = DistilledStudent(student, config, teacher, hint_ids(tok), tok.pad_token_id)
     out = wrapper(**batch)
     out["loss"].backward()
     assert wrapper.hidden_projection.weight.shape == (64, 128) and wrapper.hidden_projection.weight.grad is not None

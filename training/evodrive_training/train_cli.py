@@ -148,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
                       f"(or raise --max-target-gib)")
                 return 2
             teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
+            student_head = model.lm_head if config.mc_dropout_head == "student" else None  # the student as distillation starts
             targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
-                                                 training_args.process_index, training_args.world_size)
+                                                 training_args.process_index, training_args.world_size, student_head)
             dataset = WithTeacherTargets(dataset, targets)
             del teacher
     print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "

@@ -29,6 +29,10 @@ class DistillConfig:
     hidden_loss: str = "smooth_l1"  # or "mse" (paper Eq. 10a)
     mc_dropout_p: float = 0.1
     mc_dropout_samples: int = 10
+    # Whose lm_head turns the dropped-out teacher hidden states into candidate logits: "student" as
+    # the released code does (its dropout sits in the student wrapper, before the student's tied
+    # head; with cached targets: the student's head when distillation starts), or "teacher".
+    mc_dropout_head: str = "student"
     # Self-anchored visual distillation (§3.4, §3.5)
     use_anchor: bool = True
     use_anchor_former: bool = True  # False: uniform token weights
@@ -46,6 +50,8 @@ class DistillConfig:
     def __post_init__(self) -> None:
         if self.hidden_loss not in ("smooth_l1", "mse"):
             raise ValueError(f"hidden_loss must be 'smooth_l1' or 'mse', got {self.hidden_loss!r}")
+        if self.mc_dropout_head not in ("student", "teacher"):
+            raise ValueError(f"mc_dropout_head must be 'student' or 'teacher', got {self.mc_dropout_head!r}")
         if self.anchor_normalisation not in ("weights", "tokens"):
             raise ValueError(f"anchor_normalisation must be 'weights' or 'tokens', got {self.anchor_normalisation!r}")
         if not 0.0 <= self.mc_dropout_p < 1.0 or not 0.0 <= self.refine_probability <= 1.0:

@@ -61,6 +61,9 @@ class DistilledStudent(nn.Module):
             elif teacher_hidden_size is None:
                 raise ValueError("trajectory distillation needs a teacher model, or precomputed targets and the teacher's hidden size")
             student_width, teacher_width = student.config.text_config.hidden_size, teacher_hidden_size
+            if config.use_mc_dropout and config.mc_dropout_head == "student" and student_width != teacher_width:
+                raise ValueError(f"mc_dropout_head 'student' scores the teacher's {teacher_width}-wide hidden states with the student's "
+                                 f"{student_width}-wide head: use mc_dropout_head=teacher for teachers of another width")
             if config.use_hidden_kd and student_width != teacher_width:
                 self.hidden_projection = nn.Linear(student_width, teacher_width, bias=False)
 
@@ -123,7 +126,8 @@ class DistilledStudent(nn.Module):
         if not torch.equal(teacher_batch["labels"][teacher_batch["labels"] != -100], targets):
             raise ValueError("teacher and student answers differ: both must be built from the same ground truth")
         sample_of_row = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(labels)[target_mask]
-        candidates = teacher_candidates(teacher, teacher_batch, self.hint_ids, self.pad_token_id, self.distill_config)
+        candidates = teacher_candidates(teacher, teacher_batch, self.hint_ids, self.pad_token_id, self.distill_config,
+                                        self.student.lm_head if self.distill_config.mc_dropout_head == "student" else None)
         return select_lowest_ce(candidates, targets, sample_of_row, labels.shape[0])[0]
 
     def _anchor(self, student_visual: torch.Tensor, inputs_embeds: torch.Tensor, batch: dict) -> torch.Tensor:

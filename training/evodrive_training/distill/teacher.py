@@ -10,7 +10,7 @@ MC-dropout versions as ``Candidate``s at the answer rows, for ``select_lowest_ce
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -80,26 +80,34 @@ def _answer_window(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return hidden[window], predict[window], target[window]
 
 
-def _candidate(model: Qwen2_5_VLForConditionalGeneration, window: torch.Tensor, predict_rows: torch.Tensor, target_rows: torch.Tensor) -> Candidate:
-    return Candidate(logits=model.lm_head(window[predict_rows]).float(), hidden=window[target_rows])
+def _candidate(head: Callable[[torch.Tensor], torch.Tensor], window: torch.Tensor, predict_rows: torch.Tensor, target_rows: torch.Tensor) -> Candidate:
+    return Candidate(logits=head(window[predict_rows]).float(), hidden=window[target_rows])
 
 
 @torch.no_grad()
 def teacher_candidates(
-    model: Qwen2_5_VLForConditionalGeneration, batch: dict, hint_ids: torch.Tensor, pad_token_id: int, config: DistillConfig
+    model: Qwen2_5_VLForConditionalGeneration,
+    batch: dict,
+    hint_ids: torch.Tensor,
+    pad_token_id: int,
+    config: DistillConfig,
+    dropout_head: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[Candidate]:
-    """Coarse, fine, then N dropout versions of each (2 + 2N = 22 by default), lazily."""
+    """Coarse, fine, then N dropout versions of each (2 + 2N = 22 by default), lazily. The dropout
+    versions' logits come from ``dropout_head`` (the student's ``lm_head`` where
+    ``config.mc_dropout_head`` is "student"; None: the teacher's own)."""
+    head = dropout_head if dropout_head is not None else model.lm_head
     inputs = {k: batch[k] for k in MODEL_INPUTS}
     coarse_out = forward_hidden(model, **inputs)
     windows = [_answer_window(coarse_out.hidden, batch["labels"])]
-    coarse = _candidate(model, *windows[0])
+    coarse = _candidate(model.lm_head, *windows[0])
     yield coarse
     if config.use_refinement:
         fine_inputs = refinement_inputs(model, batch, coarse.logits, hint_ids, pad_token_id)
         fine_labels = fine_inputs.pop("labels")
         windows.append(_answer_window(forward_hidden(model, **fine_inputs).hidden, fine_labels))
-        yield _candidate(model, *windows[1])
+        yield _candidate(model.lm_head, *windows[1])
     if config.use_mc_dropout:
         for window, predict_rows, target_rows in windows:
             for dropped in mc_dropout_candidates(window, config.mc_dropout_samples, config.mc_dropout_p):
-                yield _candidate(model, dropped, predict_rows, target_rows)
+                yield _candidate(head, dropped, predict_rows, target_rows)

@@ -11,7 +11,7 @@ rather than anew at every epoch, so each sample has one fixed selected candidate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -39,13 +39,15 @@ def precompute_teacher_targets(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    dropout_head: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per sample of ``dataset`` (kind ``distill``): (logits [R, V], hidden [R, D]) of the selected candidate.
 
     The samples go in fixed batches of ``TARGET_BATCH``, each with its own MC-dropout seed. Under
     distributed training (``world_size`` > 1, a process group initialised) each process computes
     every ``world_size``-th batch and the processes exchange their results, so the teacher runs
-    once per sample in all and every process ends with the same targets as a one-process run."""
+    once per sample in all and every process ends with the same targets as a one-process run.
+    ``dropout_head`` scores the MC-dropout candidates (``teacher_candidates``)."""
     teacher.eval()
     n_batches = -(-len(dataset) // TARGET_BATCH)
     mine = list(range(rank, n_batches, world_size))
@@ -59,7 +61,7 @@ def precompute_teacher_targets(
         labels = teacher_batch["labels"]
         target_mask, _ = answer_masks(labels)
         sample_of_row = torch.arange(labels.shape[0]).unsqueeze(1).expand_as(labels)[target_mask]
-        candidates = teacher_candidates(teacher, teacher_batch, hint_ids, pad_token_id, config)
+        candidates = teacher_candidates(teacher, teacher_batch, hint_ids, pad_token_id, config, dropout_head)
         best, _ = select_lowest_ce(candidates, labels[target_mask], sample_of_row, labels.shape[0])
         counts = target_mask.sum(dim=1).tolist()
         computed[batch_index] = list(zip(torch.split(best.logits.half(), counts), torch.split(best.hidden.half(), counts)))
