@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evodrive_ros.core.conventions import STEERING_RATIO, WHEELBASE_M, bicycle_yaw_rate  # shared with the runtime's odometry model
+from evodrive_ros.closedloop.controller import bicycle_step
 from evodrive_ros.core.frames import wrap_angle
 
 from .config import SynthConfig
@@ -183,12 +184,8 @@ class World:
 
     def _step_ego(self, dt: float, control: EgoControl) -> None:
         ego = self.ego
-        accel = control.accel if ego.speed > 0 or control.accel > 0 else 0.0
-        ego.x += ego.speed * np.cos(ego.yaw) * dt
-        ego.y += ego.speed * np.sin(ego.yaw) * dt
         ego.steer = control.steer
-        ego.yaw = float(wrap_angle(ego.yaw + ego.yaw_rate * dt))
-        new_speed = max(0.0, ego.speed + accel * dt)
+        ego.x, ego.y, ego.yaw, new_speed = bicycle_step(ego.x, ego.y, ego.yaw, ego.speed, control.accel, control.steer, dt)
         ego.accel = (new_speed - ego.speed) / dt
         ego.speed = new_speed
         self.ego_s = self._project_ego(self.ego_s - 5.0, self.ego_s + 10.0)

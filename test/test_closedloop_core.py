@@ -1,0 +1,116 @@
+"""Closed-loop building blocks (issue 14): the tracking controller on known paths and each PDM
+sub-metric and the PDMS formula on crafted rollouts."""
+
+import numpy as np
+import pytest
+
+from evodrive_ros.closedloop.controller import PLAN_TIMES_S, TrackingController, bicycle_step
+from evodrive_ros.closedloop.pdm_metrics import (
+    PEDESTRIAN,
+    STATIC,
+    VEHICLE,
+    PdmScore,
+    comfort,
+    drivable_area_compliance,
+    ego_progress,
+    no_at_fault_collision,
+    time_to_collision,
+)
+from evodrive_ros.core.frames import world_to_ego_xy
+
+DT = 0.1
+
+
+def _track(reference, speed0: float, target_speed: float, seconds: float):
+    """Drive ``reference(s) -> (x, y)`` (arc length s) with plans sampled from it at ``target_speed``."""
+    controller = TrackingController()
+    x, y, yaw, speed = 0.0, 0.0, 0.0, speed0
+    s_ego, log = 0.0, []
+    grid = np.linspace(0, 400, 8001)
+    path = np.array([reference(s) for s in grid])
+    for _ in range(int(seconds / DT)):
+        k = int(np.argmin(np.linalg.norm(path - [x, y], axis=1)))
+        s_ego = grid[k]
+        plan_world = np.array([reference(s_ego + target_speed * t) for t in PLAN_TIMES_S])
+        accel, steer = controller.control(world_to_ego_xy(plan_world, np.array([x, y]), yaw), speed, DT)
+        x, y, yaw, speed = bicycle_step(x, y, yaw, speed, accel, steer, DT)
+        log.append((x, y, speed, float(np.min(np.linalg.norm(path - [x, y], axis=1)))))
+    return np.array(log)
+
+
+def test_controller_reaches_the_plan_speed_on_a_straight_road():
+    log = _track(lambda s: (s, 0.0), speed0=5.0, target_speed=10.0, seconds=10.0)
+    assert abs(log[-1, 2] - 10.0) < 0.2 and np.all(log[:, 3] < 0.05)  # speed within 0.2 m/s, on the line
+
+
+def test_controller_follows_a_30_m_circle_within_30_cm():
+    radius = 30.0
+    circle = lambda s: (radius * np.sin(s / radius), radius * (1 - np.cos(s / radius)))  # noqa: E731
+    log = _track(circle, speed0=8.0, target_speed=8.0, seconds=20.0)
+    assert np.max(log[30:, 3]) < 0.3 and abs(np.mean(log[30:, 2]) - 8.0) < 0.3
+
+
+def test_controller_respects_its_actuator_limits():
+    controller = TrackingController()
+    sharp_left = np.array([[0.5 * t, 5.0 * t] for t in PLAN_TIMES_S])
+    accel, steer = controller.control(sharp_left, 10.0, DT)
+    assert steer == pytest.approx(controller.limits.max_steer_rate * DT)  # rate-limited from straight
+    controller = TrackingController()
+    accel, _ = controller.control(np.zeros((6, 2)), 20.0, DT)  # an emergency stop: braking ramps in at the jerk limit
+    assert accel >= -controller.limits.max_decel and accel == pytest.approx(-controller.limits.max_jerk * DT)
+
+
+def _straight_rollout(speed: float, steps: int = 40):
+    t = np.arange(steps) * DT
+    ego = np.stack([speed * t, np.zeros(steps), np.zeros(steps), np.full(steps, 4.084), np.full(steps, 1.85)], axis=1)
+    return ego, np.full(steps, speed)
+
+
+def test_no_at_fault_collision():
+    ego, speed = _straight_rollout(10.0)
+    ahead = np.tile([[20.0, 0.0, 0.0, 4.5, 1.9]], (len(ego), 1))[:, None]
+    assert no_at_fault_collision(ego, ahead, np.array([VEHICLE]), speed) == 0.0  # drives into a car ahead
+    assert no_at_fault_collision(ego, ahead, np.array([STATIC]), speed) == 0.5  # a static object halves the score
+    behind = ego.copy()[:, None]
+    behind[:, 0, 0] -= 3.0  # a car running into the ego's rear
+    assert no_at_fault_collision(ego, behind, np.array([VEHICLE]), speed) == 1.0
+    stopped, zero = _straight_rollout(0.0)
+    walker = np.tile([[1.0, 0.5, 0.0, 0.6, 0.6]], (len(stopped), 1))[:, None]
+    assert no_at_fault_collision(stopped, walker, np.array([PEDESTRIAN]), zero) == 1.0  # a standing ego is not at fault
+    absent = np.full_like(ahead, np.nan)
+    assert no_at_fault_collision(ego, absent, np.array([VEHICLE]), speed) == 1.0
+
+
+def test_drivable_area_compliance():
+    ego, _ = _straight_rollout(10.0)
+    road = lambda p: np.abs(p[:, 1]) < 3.5  # noqa: E731 - a 7 m wide road along x
+    assert drivable_area_compliance(ego, road) == 1.0
+    ego[20:, 1] = 2.8  # drifts until a corner leaves the road
+    assert drivable_area_compliance(ego, road) == 0.0
+
+
+def test_time_to_collision():
+    ego, speed = _straight_rollout(10.0, steps=5)  # reaches x = 4 m
+    velocity = np.tile([10.0, 0.0], (len(ego), 1))
+    stopped_car = np.tile([[12.0, 0.0, 0.0, 4.5, 1.9]], (len(ego), 1))[:, None]  # 3.7 m gap at the end: < 0.9 s at 10 m/s
+    assert no_at_fault_collision(ego, stopped_car, np.array([VEHICLE]), speed) == 1.0
+    assert time_to_collision(ego, velocity, stopped_car, np.array([VEHICLE])) == 0.0
+    far_car = stopped_car.copy()
+    far_car[:, 0, 0] = 30.0
+    assert time_to_collision(ego, velocity, far_car, np.array([VEHICLE])) == 1.0
+
+
+def test_comfort():
+    t = np.arange(40) * DT
+    smooth = comfort(10.0 * t, np.zeros_like(t), np.zeros_like(t), DT)
+    jerky_speed = 10.0 + 2.0 * np.sign(np.sin(2 * np.pi * t))  # ±2 m/s steps every half second
+    jerky = comfort(np.cumsum(jerky_speed) * DT, np.zeros_like(t), np.zeros_like(t), DT)
+    assert smooth == 1.0 and jerky == 0.0
+
+
+def test_ego_progress_and_the_pdms_formula():
+    assert ego_progress(10.0, 20.0) == 0.5 and ego_progress(30.0, 20.0) == 1.0 and ego_progress(0.0, 3.0) == 1.0
+    assert PdmScore(1, 1, 1, 1, 1).pdms == 1.0
+    assert PdmScore(1, 1, 1, 1, 0).pdms == pytest.approx(7 / 12)  # a stop: safe, comfortable, no progress
+    assert PdmScore(0.5, 1, 1, 1, 1).pdms == 0.5 and PdmScore(1, 0, 1, 1, 1).pdms == 0.0
+    assert PdmScore(1, 1, 0, 0, 1).as_dict()["pdms"] == pytest.approx(5 / 12)
