@@ -43,3 +43,34 @@ def test_train_teacher_then_student_resume_and_predict(tmp_path, capsys):
     final, _ = load_pretrained(student_dir)
     resumed, _ = load_pretrained(student_dir / "checkpoint-2")
     assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_scaled_codec_and_answer_number_dropout_train_and_predict(tmp_path, capsys):
+    """The options under evaluation in issue 11 run end to end: a fresh tiny model with the
+    ``ctra-residual-t2`` codec, trained with answer-number dropout, predicts decodable plans."""
+    split = write_fake_split(tmp_path, 2)
+    out = tmp_path / "sft"
+    common = ["--samples", str(split), "--image-size", "56", "84", "--batch-size", "2", "--max-steps", "2", "--save-steps", "2"]
+    assert main(["train", "sft", *common, "--output-dir", str(out), "--codec", "ctra-residual-t2", "--set", "answer_number_dropout=0.5"]) == 0
+    model, _ = load_pretrained(out)
+    assert model.config.evodrive_codec == "ctra-residual-t2"
+    assert json.loads((out / "distill_config.json").read_text())["answer_number_dropout"] == 0.5
+    pred = tmp_path / "pred.json"
+    assert main(["predict", "--model", str(out), "--samples", str(split), "--output", str(pred)]) == 0
+    assert all(decode_text(p["predict"]).shape == (6, 2) for p in json.loads(pred.read_text()))
+    assert main(["train", "sft", *common, "--output-dir", str(tmp_path / "again"), "--init", str(out), "--codec", "ctra-residual"]) == 2
+    assert "keeps the codec it was trained with" in capsys.readouterr().out
+
+
+def test_answer_number_dropout_touches_only_answer_numbers():
+    import numpy as np
+
+    from evodrive_training.models.forward import AnswerNumberDropout
+
+    number_ids = np.array([10, 11, 12])
+    input_ids = torch.tensor([[10, 11, 5, 10, 6, 12, 11, 7]] * 200)
+    labels = torch.tensor([[-100, -100, -100, 10, 6, 12, 11, 7]] * 200)  # prompt numbers 10, 11 come first
+    dropped = AnswerNumberDropout(number_ids, 99, 0.5)(input_ids, labels)
+    changed = (dropped != input_ids).float().mean(0)
+    assert torch.equal(changed[[0, 1, 2, 4, 7]], torch.zeros(5))  # prompt and non-number answer tokens never
+    assert torch.all((changed[[3, 5, 6]] > 0.35) & (changed[[3, 5, 6]] < 0.65)) and set(dropped[dropped != input_ids].tolist()) == {99}

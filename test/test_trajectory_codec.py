@@ -58,3 +58,20 @@ def test_residual_codec_prior_is_the_ctra_plan_of_the_history():
     prior = RESIDUAL_CODEC.prior_plan(history, None, dynamics)
     np.testing.assert_allclose(prior, predict_kinematic("ctra", history[None], np.ones((1, 5), bool), dynamics[None])[0])
     assert prior[-1, 0] == pytest.approx(5.0 * 3.0 - 0.5 * 9.0, abs=1e-6)  # braking at 1 m/s^2, straight ahead
+
+
+def test_scaled_residual_codec_puts_every_waypoint_on_the_3_s_scale():
+    """(3 s / t)²: a correction growing like t² is one repeated number; decoding divides it back out
+    (so the 0.5 s waypoint is written to 0.1/36 m); clipped at ±99.9 (one token of the tiny tokenizer)."""
+    from evodrive_ros.core.trajectory_codec import SCALED_RESIDUAL_CODEC, get_codec
+
+    t = np.arange(1, 7) * 0.5
+    prior = np.stack([5.0 * t, np.zeros(6)], axis=1)
+    future = prior + np.stack([-0.4 * t**2, 0.2 * t**2], axis=1)  # braking and drifting left, ∝ t²
+    text = SCALED_RESIDUAL_CODEC.encode(future, prior)
+    assert text == "[" + ", ".join(["(-1.8,-3.6)"] * 6) + "]"  # prompt frame: x right = -(0.2·9), y forward = -0.4·9
+    np.testing.assert_allclose(SCALED_RESIDUAL_CODEC.decode(text, prior), future, atol=1e-9)
+    far = prior.copy()
+    far[0, 0] += 5.0  # 5 m at 0.5 s -> 180: clipped
+    assert SCALED_RESIDUAL_CODEC.encode(far, prior).startswith("[(0.0,99.9)")
+    assert get_codec("ctra-residual-t2") is SCALED_RESIDUAL_CODEC

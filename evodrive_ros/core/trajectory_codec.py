@@ -3,13 +3,15 @@
 A codec fixes the answer's grammar (``[(x,y), ..., (x6,y6)]``), how many decimals every number the
 model reads or writes has, and an optional kinematic *prior*: a plan computed from the ego history
 that the answer corrects (answer = waypoints − prior), so a small model learns a residual instead
-of the whole motion. Two exist:
+of the whole motion. Three exist:
 
 * ``text``: the paper's — absolute waypoints, 2 decimals, no prior (digit-by-digit numbers in
   Qwen's tokenizer). The 3B preset's default, and the format of every prediction file.
 * ``ctra-residual``: the tiny preset's — the correction to the constant-turn-rate-and-acceleration
   plan, 1 decimal (0.1 m), so that every number is one token of the tiny tokenizer, decoded as the
   expected value of the model's distribution over those tokens (``number_estimate``).
+* ``ctra-residual-t2``: the same correction scaled by (3 s / t)² per waypoint (``horizon_power``),
+  under evaluation for the tiny preset (issue 11).
 
 Text uses the paper's prompt convention (x to the right, y forward, metres); arrays inside the
 project use the ego frame (x forward, y left). This module is the only place that maps between the
@@ -63,6 +65,12 @@ class TrajectoryCodec:
     # token nearest the expected value of the model's distribution over number tokens: the choice
     # with least expected squared error, which L2 scores; see ``TrajectoryGrammar.choose``).
     number_estimate: str = "mode"
+    # With a prior: each answer number is the correction times (3 s / t)^horizon_power, clipped to
+    # ±max_abs. Power 2 puts a correction that grows like t² (a wrong acceleration or turn rate) on
+    # one scale at every waypoint, so the first number carries as much as the last instead of
+    # rounding to 0.0, and the near waypoints get a finer resolution.
+    horizon_power: int = 0
+    max_abs: float | None = None
 
     def format_number(self, value: float) -> str:
         """``decimals`` places, never a negative zero (the grammar has one spelling per number)."""
@@ -84,7 +92,10 @@ class TrajectoryCodec:
 
     def encode(self, future_xy: np.ndarray, prior_xy: np.ndarray | None = None) -> str:
         """Ego-frame waypoints (6, 2) -> answer text (relative to ``prior_xy`` when the codec has a prior)."""
-        return self.format_points(ego_to_prompt(self._relative(future_xy, prior_xy, -1.0)))
+        numbers = ego_to_prompt(self._relative(future_xy, prior_xy, -1.0)) * self._horizon_scale(len(future_xy))
+        if self.max_abs is not None:
+            numbers = np.clip(numbers, -self.max_abs, self.max_abs)
+        return self.format_points(numbers)
 
     def decode(self, text: str, prior_xy: np.ndarray | None = None, n_points: int = FUTURE_STEPS) -> np.ndarray:
         """Answer text -> ego-frame waypoints (n_points, 2); raises ``TrajectoryParseError``.
@@ -98,7 +109,12 @@ class TrajectoryCodec:
         pts = pts[:n_points]
         if not np.all(np.isfinite(pts)):
             raise TrajectoryParseError(f"non-finite waypoint in {text[:80]!r}")
-        return self._relative(prompt_to_ego(pts), prior_xy, 1.0)
+        return self._relative(prompt_to_ego(pts / self._horizon_scale(n_points)), prior_xy, 1.0)
+
+    def _horizon_scale(self, n_points: int) -> np.ndarray:
+        """(n, 1) factor from metres to answer numbers (ones without ``horizon_power``)."""
+        steps = np.arange(1, n_points + 1, dtype=np.float64)
+        return ((FUTURE_STEPS / steps) ** self.horizon_power)[:, None]
 
     def _relative(self, xy: np.ndarray, prior_xy: np.ndarray | None, sign: float) -> np.ndarray:
         xy = np.asarray(xy, dtype=np.float64)
@@ -111,7 +127,9 @@ class TrajectoryCodec:
 
 PAPER_CODEC = TrajectoryCodec("text", decimals=2)
 RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra", number_estimate="mean")
-CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC)}
+SCALED_RESIDUAL_CODEC = TrajectoryCodec("ctra-residual-t2", decimals=1, prior="ctra", number_estimate="mean", horizon_power=2,
+                                        max_abs=99.9)  # under evaluation (issue 11): one number token each
+CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC, SCALED_RESIDUAL_CODEC)}
 
 
 def get_codec(name: str) -> TrajectoryCodec:

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--init", default="tiny", help="'tiny' or a local model directory (default: tiny)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size, multiples of 28")
+    parser.add_argument("--codec", help="trajectory codec of a fresh tiny model (default ctra-residual; ctra-residual-t2 under evaluation)")
     parser.add_argument("--teacher", type=Path, help="trained oracle teacher directory (student mode)")
     parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
     parser.add_argument("--paper-variant", action="store_true", help="the paper's loss choices instead of the code's")
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
     from evodrive_training.distill.teacher_targets import WithTeacherTargets, precompute_teacher_targets
-    from evodrive_training.models.forward import NumberLabels
+    from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
     from evodrive_training.models.presets import codec_of, image_spec, load_model
     from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer
@@ -95,10 +96,21 @@ def run(args: argparse.Namespace) -> int:
     split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
-    model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype)
+    try:
+        model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype, args.codec)
+    except ValueError as exc:
+        print(f"evodrive train {args.mode}: {exc}")
+        return 2
     hint_ids = torch.tensor(tokenizer(prompts.REFINE_HINT + "\n", add_special_tokens=False)["input_ids"])
     number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma,
                                  config.number_value_weight)
+    number_dropout = None
+    if config.answer_number_dropout > 0:
+        number_ids, _ = number_tokens(tokenizer)
+        if not len(number_ids):
+            print(f"evodrive train {args.mode}: answer_number_dropout needs a tokenizer with number tokens (the tiny preset's)")
+            return 2
+        number_dropout = AnswerNumberDropout(number_ids, tokenizer.unk_token_id, config.answer_number_dropout)
 
     lr = args.lr or DEFAULT_LR.get(getattr(model.config, "evodrive_preset", None), 2e-5)
     training_args = TrainingArguments(
@@ -126,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     )
     codec, spec = codec_of(model), image_spec(model)
     if args.mode == "teacher":
-        wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels)
+        wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels, number_dropout)
         dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
     else:
         teacher = None
@@ -137,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             teacher, _ = load_model(str(args.teacher), dtype=dtype)
         per_step = config.uses_teacher and args.per_step_teacher
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
-                                   teacher.config.text_config.hidden_size if teacher is not None else None)
+                                   teacher.config.text_config.hidden_size if teacher is not None else None, number_dropout)
         dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
         if teacher is not None and not per_step:
             rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0

@@ -46,6 +46,9 @@ class DistillConfig:
     # number tokens of a tokenizer that has them (the tiny preset's; 0: one-hot, the paper's).
     number_label_sigma: float = 0.15
     number_value_weight: float = 0.0  # + this × |expected value − target| on number tokens (``NumberLabels``)
+    # Training-time dropout of earlier answer numbers in the input (``AnswerNumberDropout``); needs a
+    # tokenizer with number tokens. Under evaluation (issue 11).
+    answer_number_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.hidden_loss not in ("smooth_l1", "mse"):
@@ -56,6 +59,8 @@ class DistillConfig:
             raise ValueError(f"anchor_normalisation must be 'weights' or 'tokens', got {self.anchor_normalisation!r}")
         if not 0.0 <= self.mc_dropout_p < 1.0 or not 0.0 <= self.refine_probability <= 1.0:
             raise ValueError("mc_dropout_p must be in [0, 1) and refine_probability in [0, 1]")
+        if not 0.0 <= self.answer_number_dropout < 1.0:
+            raise ValueError("answer_number_dropout must be in [0, 1)")
         if self.number_label_sigma < 0:
             raise ValueError("number_label_sigma must be >= 0")
 

@@ -25,7 +25,7 @@ from evodrive_training.dataset import TEACHER_PREFIX, TEACHER_TARGET_KEYS
 from evodrive_training.distill.config import DistillConfig
 from evodrive_training.distill.losses import Candidate, anchor_loss, hidden_distance, logit_kl, select_lowest_ce
 from evodrive_training.distill.teacher import MODEL_INPUTS, teacher_candidates
-from evodrive_training.models.forward import NumberLabels, answer_ce, answer_masks, forward_hidden, vision_tokens_of
+from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels, answer_ce, answer_masks, forward_hidden, vision_tokens_of
 
 
 
@@ -39,10 +39,12 @@ class DistilledStudent(nn.Module):
         pad_token_id: int = 0,
         number_labels: NumberLabels | None = None,
         teacher_hidden_size: int | None = None,
+        number_dropout: AnswerNumberDropout | None = None,
     ):
         super().__init__()
         self.student = student
         self.number_labels = number_labels
+        self.number_dropout = number_dropout
         self.distill_config = config
         self.pad_token_id = pad_token_id
         if config.use_anchor:
@@ -87,7 +89,10 @@ class DistilledStudent(nn.Module):
         return self
 
     def forward(self, labels: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
-        out = forward_hidden(self.student, **{k: batch[k] for k in MODEL_INPUTS})
+        inputs = {k: batch[k] for k in MODEL_INPUTS}
+        if self.training and self.number_dropout is not None:
+            inputs["input_ids"] = self.number_dropout(inputs["input_ids"], labels)
+        out = forward_hidden(self.student, **inputs)
         ce, student_logits = answer_ce(self.student, out.hidden, labels, self.number_labels)
         losses = {"ce": ce}
         if self.distill_config.uses_teacher:

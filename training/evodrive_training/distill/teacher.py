@@ -20,7 +20,7 @@ from evodrive_training.distill.config import DistillConfig
 from evodrive_training.distill.losses import Candidate
 from evodrive_training.distill.mc_dropout import mc_dropout_candidates
 from evodrive_training.distill.refinement import SplicedBatch, coarse_answer_tokens, splice_refinement
-from evodrive_training.models.forward import NumberLabels, answer_ce, answer_masks, forward_hidden, mrope_positions
+from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels, answer_ce, answer_masks, forward_hidden, mrope_positions
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
 
@@ -47,10 +47,12 @@ class OracleTeacher(nn.Module):
         pad_token_id: int,
         refine_probability: float = 0.5,
         number_labels: NumberLabels | None = None,
+        number_dropout: AnswerNumberDropout | None = None,
     ):
         super().__init__()
         self.model = model
         self.number_labels = number_labels
+        self.number_dropout = number_dropout
         self.register_buffer("hint_ids", hint_ids.long(), persistent=False)
         self.pad_token_id = pad_token_id
         self.refine_probability = refine_probability
@@ -61,6 +63,8 @@ class OracleTeacher(nn.Module):
 
     def forward(self, labels: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
         inputs = {k: batch[k] for k in MODEL_INPUTS}
+        if self.training and self.number_dropout is not None:
+            inputs["input_ids"] = self.number_dropout(inputs["input_ids"], labels)
         refine = bool(torch.rand(()) < self.refine_probability)
         if refine:
             with torch.no_grad():

@@ -42,9 +42,13 @@ class TinySize:
 
 
 def build_tiny(
-    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE["tiny"], size: TinySize = TinySize(), seed: int = 0
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE["tiny"], size: TinySize = TinySize(), seed: int = 0,
+    codec: TrajectoryCodec = RESIDUAL_CODEC,
 ) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
-    """A randomly initialised tiny Qwen2.5-VL and its tokenizer (deterministic for a seed)."""
+    """A randomly initialised tiny Qwen2.5-VL and its tokenizer (deterministic for a seed); ``codec``
+    must write one-decimal numbers (the tokenizer's number tokens)."""
+    if codec.decimals != RESIDUAL_CODEC.decimals:
+        raise ValueError(f"the tiny tokenizer has one token per {RESIDUAL_CODEC.decimals}-decimal number; codec {codec.name!r} writes {codec.decimals}")
     tokenizer = build_tiny_tokenizer()
     ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in [
         ("image_token_id", prompts.IMAGE_PAD), ("video_token_id", prompts.VIDEO_PAD),
@@ -84,7 +88,7 @@ def build_tiny(
     )
     config.evodrive_image_size = list(image_size)
     config.evodrive_preset = "tiny"  # travels with saved checkpoints (learning-rate default, provenance)
-    config.evodrive_codec = RESIDUAL_CODEC.name
+    config.evodrive_codec = codec.name
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     init_number_embeddings(model, *number_tokens(tokenizer))
@@ -131,11 +135,15 @@ def load_pretrained(
 
 
 def load_model(
-    preset_or_path: str, image_size: tuple[int, int] | None = None, seed: int = 0, dtype: torch.dtype | None = None
+    preset_or_path: str, image_size: tuple[int, int] | None = None, seed: int = 0, dtype: torch.dtype | None = None,
+    codec: str | None = None,
 ) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
-    """``tiny`` builds a fresh model; anything else is a local checkpoint directory."""
+    """``tiny`` builds a fresh model (with ``codec``, default ``ctra-residual``); anything else is a
+    local checkpoint directory, whose codec is the one it was built with."""
     if preset_or_path == "tiny":
-        return build_tiny(image_size or DEFAULT_IMAGE_SIZE["tiny"], seed=seed)
+        return build_tiny(image_size or DEFAULT_IMAGE_SIZE["tiny"], seed=seed, codec=get_codec(codec or RESIDUAL_CODEC.name))
+    if codec is not None:
+        raise ValueError(f"--codec applies to a fresh tiny model; {preset_or_path} keeps the codec it was trained with")
     return load_pretrained(preset_or_path, image_size, dtype)
 
 
