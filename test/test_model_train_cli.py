@@ -74,3 +74,17 @@ def test_answer_number_dropout_touches_only_answer_numbers():
     changed = (dropped != input_ids).float().mean(0)
     assert torch.equal(changed[[0, 1, 2, 4, 7]], torch.zeros(5))  # prompt and non-number answer tokens never
     assert torch.all((changed[[3, 5, 6]] > 0.35) & (changed[[3, 5, 6]] < 0.65)) and set(dropped[dropped != input_ids].tolist()) == {99}
+
+
+def test_text_only_warm_up_trains_the_language_model_and_leaves_vision_alone(tmp_path, capsys):
+    split = write_fake_split(tmp_path, 2)
+    common = ["--samples", str(split), "--image-size", "56", "84", "--batch-size", "2", "--max-steps", "2", "--save-steps", "2"]
+    assert main(["train", "sft", *common, "--output-dir", str(tmp_path / "init")]) == 0
+    assert main(["train", "sft", *common, "--init", str(tmp_path / "init"), "--output-dir", str(tmp_path / "warm"), "--text-only"]) == 0
+    before, _ = load_pretrained(tmp_path / "init")
+    after, _ = load_pretrained(tmp_path / "warm")
+    b, a = before.state_dict(), after.state_dict()
+    vision = [k for k in b if "visual" in k]
+    assert vision and all(torch.equal(b[k], a[k]) for k in vision)
+    assert not torch.equal(b["lm_head.weight"], a["lm_head.weight"])
+    assert main(["train", "teacher", *common, "--output-dir", str(tmp_path / "t"), "--text-only"]) == 2

@@ -83,10 +83,13 @@ def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str, c
     ]
 
 
-def student_user_prompt(history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec = PAPER_CODEC) -> str:
-    """User turn of the student: six current cameras + history text (METHOD §1.3)."""
-    cameras = [f"{name}: {IMAGE_PLACEHOLDER}" for name in CAMERAS]
-    return "\n".join(["Camera views of the current moment:", *cameras, *_context_lines(history_xy, dynamics, command, codec), INSTRUCTION])
+def student_user_prompt(
+    history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec = PAPER_CODEC, with_cameras: bool = True
+) -> str:
+    """User turn of the student: six current cameras + history text (METHOD §1.3). Without cameras:
+    the text alone (the language warm-up's prompt, never the vehicle's)."""
+    cameras = ["Camera views of the current moment:", *(f"{name}: {IMAGE_PLACEHOLDER}" for name in CAMERAS)] if with_cameras else []
+    return "\n".join([*cameras, *_context_lines(history_xy, dynamics, command, codec), INSTRUCTION])
 
 
 def teacher_user_prompt(

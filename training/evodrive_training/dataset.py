@@ -25,7 +25,7 @@ from evodrive_ros.core.driving_samples import SampleSplit
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec
 
-KINDS = ("student", "teacher", "distill")  # student prompt / teacher prompt / student + teacher_ prompt
+KINDS = ("student", "teacher", "distill", "text")  # student prompt / teacher prompt / student + teacher_ prompt / student text, no images
 TEACHER_PREFIX = "teacher_"  # the teacher's tensors beside the student's in a ``distill`` batch
 # Precomputed teacher outputs at a sample's answer rows (``distill.teacher_targets``), concatenated over a batch.
 TEACHER_TARGET_KEYS = ("teacher_target_logits", "teacher_target_hidden")
@@ -101,7 +101,10 @@ def encode_example(
     if answer is not None:
         answer_ids = tokenizer(prompts.answer_turn_tail(answer), add_special_tokens=False)["input_ids"]
         ids, labels = ids + answer_ids, labels + answer_ids
-    pixel_values, grid = preprocess_images([load_rgb(p, spec) for p in image_paths], spec)
+    if image_paths:
+        pixel_values, grid = preprocess_images([load_rgb(p, spec) for p in image_paths], spec)
+    else:  # a text-only example
+        pixel_values, grid = np.zeros((0, spec.patch_dim), np.float32), np.zeros((0, 3), np.int64)
     input_ids = np.asarray(ids, dtype=np.int64)
     image_token_id = tokenizer.convert_tokens_to_ids(prompts.IMAGE_PAD)
     return {
@@ -113,8 +116,8 @@ def encode_example(
     }
 
 
-def student_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) -> str:
-    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command, codec)
+def student_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC, with_cameras: bool = True) -> str:
+    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command, codec, with_cameras)
 
 
 def teacher_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) -> str:
@@ -149,6 +152,8 @@ class DrivingDataset(torch.utils.data.Dataset):
         sample = self.samples[index]
         answer = sample.answer(self.codec)
         paths = lambda rel: [self.dataroot / p for p in rel]  # noqa: E731
+        if self.kind == "text":
+            return encode_example(self.tokenizer, student_user(sample, self.codec, with_cameras=False), [], self.spec, answer)
         if self.kind == "teacher":
             return encode_example(self.tokenizer, teacher_user(sample, self.codec), paths(sample.teacher_image_paths), self.spec, answer)
         item = encode_example(self.tokenizer, student_user(sample, self.codec), paths(sample.camera_paths), self.spec, answer)

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--init", default="tiny", help="'tiny' or a local model directory (default: tiny)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size, multiples of 28")
+    parser.add_argument("--text-only", action="store_true",
+                        help="sft only: the student prompt without cameras, no vision tower (a language warm-up; under evaluation, issue 11)")
     parser.add_argument("--codec", help="trajectory codec of a fresh tiny model (default ctra-residual; ctra-residual-t2 under evaluation)")
     parser.add_argument("--teacher", type=Path, help="trained oracle teacher directory (student mode)")
     parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer
 
+    if args.text_only and args.mode != "sft":
+        print(f"evodrive train {args.mode}: --text-only is a warm-up of the language model with sft")
+        return 2
     set_seed(args.seed)
     config = distill_config(args)
     dtype = torch.bfloat16 if args.bf16 else None
@@ -150,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         per_step = config.uses_teacher and args.per_step_teacher
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
                                    teacher.config.text_config.hidden_size if teacher is not None else None, number_dropout)
-        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "distill" if per_step else "student", codec)
+        kind = "text" if args.text_only else "distill" if per_step else "student"
+        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, kind, codec)
         if teacher is not None and not per_step:
             rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0
             gib = len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30

@@ -57,15 +57,17 @@ def forward_hidden(
     mm_token_type_ids: torch.Tensor,
     position_ids: torch.Tensor | None = None,
 ) -> ForwardOutput:
-    """Final hidden states of the decoder; positions computed from the images unless given."""
-    visual = visual_tokens(model, pixel_values, image_grid_thw)
+    """Final hidden states of the decoder; positions computed from the images unless given. A batch
+    without images (``image_grid_thw`` with no rows: the language warm-up) skips the vision tower."""
     embeds = model.get_input_embeddings()(input_ids)
     image_mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
+    has_images = image_grid_thw.shape[0] > 0
+    visual = visual_tokens(model, pixel_values, image_grid_thw) if has_images else embeds.new_zeros((0, embeds.shape[-1]))
     if int(image_mask.sum()) != visual.shape[0]:
         raise ValueError(f"{int(image_mask.sum())} image tokens in the sequence but {visual.shape[0]} visual tokens")
     embeds = embeds.masked_scatter(image_mask, visual.to(embeds.dtype))
     if position_ids is None:
-        position_ids = mrope_positions(model, input_ids, mm_token_type_ids, image_grid_thw, attention_mask)
+        position_ids = mrope_positions(model, input_ids, mm_token_type_ids, image_grid_thw if has_images else None, attention_mask)
     out = model.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids)
     return ForwardOutput(hidden=out.last_hidden_state, visual=visual, inputs_embeds=embeds)
 
