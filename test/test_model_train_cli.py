@@ -88,3 +88,7 @@ def test_text_only_warm_up_trains_the_language_model_and_leaves_vision_alone(tmp
     assert vision and all(torch.equal(b[k], a[k]) for k in vision)
     assert not torch.equal(b["lm_head.weight"], a["lm_head.weight"])
     assert main(["train", "teacher", *common, "--output-dir", str(tmp_path / "t"), "--text-only"]) == 2
+    for mode in ([], ["--teacher-forced"]):  # the warmed-up model answers the camera-less prompt
+        pred = tmp_path / "pred.json"
+        assert main(["predict", "--model", str(tmp_path / "warm"), "--samples", str(split), "--output", str(pred), "--text-only", *mode]) == 0
+        assert all(decode_text(p["predict"]).shape == (6, 2) for p in json.loads(pred.read_text()))

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--max-samples", type=int)
     parser.add_argument("--unconstrained", action="store_true", help="plain greedy decoding, no grammar")
+    parser.add_argument("--text-only", action="store_true", help="student prompt without cameras (a model after 'train sft --text-only')")
     parser.add_argument("--teacher-forced", action="store_true",
                         help="diagnostic: each choice made with the true answer before it in context (not a plan the "
                              "vehicle could make; the gap to free-running decoding measures exposure bias)")
@@ -43,13 +44,15 @@ def left_pad(features: list[dict], pad_token_id: int) -> dict:
 
     width = max(len(f["input_ids"]) for f in features)
     pad = lambda a, value: np.pad(a, (width - len(a), 0), constant_values=value)  # noqa: E731
-    return {
+    batch = {
         "input_ids": torch.from_numpy(np.stack([pad(f["input_ids"], pad_token_id) for f in features])),
         "mm_token_type_ids": torch.from_numpy(np.stack([pad(f["mm_token_type_ids"], 0) for f in features])),
         "attention_mask": torch.from_numpy(np.stack([pad(np.ones(len(f["input_ids"]), np.int64), 0) for f in features])),
-        "pixel_values": torch.from_numpy(np.concatenate([f["pixel_values"] for f in features])),
-        "image_grid_thw": torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in features])),
     }
+    if any(len(f["image_grid_thw"]) for f in features):  # text-only prompts have none
+        batch["pixel_values"] = torch.from_numpy(np.concatenate([f["pixel_values"] for f in features]))
+        batch["image_grid_thw"] = torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in features]))
+    return batch
 
 
 def free_running_texts(model, tokenizer, grammar, features: list[dict], device: str, max_new_tokens: int) -> list[str]:
@@ -78,6 +81,8 @@ def teacher_forced_texts(model, tokenizer, grammar, features: list[dict], device
 
     batch = {k: v.to(device) for k, v in collate(features, tokenizer.pad_token_id).items()}
     labels = batch.pop("labels")
+    if batch["image_grid_thw"].shape[0] == 0:  # text-only prompts
+        del batch["pixel_values"], batch["image_grid_thw"]
     with torch.no_grad():
         logits = model(**batch).logits
     texts = []
@@ -110,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
     predictions = []
+    if args.text_only and args.role != "student":
+        print("evodrive predict: --text-only is the student's prompt")
+        return 2
     if args.teacher_forced and grammar is None:
         print("evodrive predict: --teacher-forced needs the grammar (drop --unconstrained)")
         return 2
@@ -117,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         chunk = samples[start : start + args.batch_size]
         answers = [s.answer(codec) if args.teacher_forced else None for s in chunk]
         features = [
-            encode_example(tokenizer, student_user(s, codec), [dataroot / p for p in s.camera_paths], spec, answer)
+            encode_example(tokenizer, student_user(s, codec, not args.text_only),
+                           [] if args.text_only else [dataroot / p for p in s.camera_paths], spec, answer)
             if args.role == "student"
             else encode_example(tokenizer, teacher_user(s, codec), [dataroot / p for p in s.teacher_image_paths], spec, answer)
             for s, answer in zip(chunk, answers)
