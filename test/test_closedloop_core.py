@@ -4,7 +4,7 @@ sub-metric and the PDMS formula on crafted rollouts."""
 import numpy as np
 import pytest
 
-from evodrive_ros.closedloop.controller import PLAN_TIMES_S, TrackingController, bicycle_step
+from evodrive_ros.closedloop.controller import TrackingController, bicycle_step
 from evodrive_ros.closedloop.pdm_metrics import (
     PEDESTRIAN,
     STATIC,
@@ -16,6 +16,7 @@ from evodrive_ros.closedloop.pdm_metrics import (
     no_at_fault_collision,
     time_to_collision,
 )
+from evodrive_ros.core.conventions import FUTURE_TIMES_S
 from evodrive_ros.core.frames import world_to_ego_xy
 
 DT = 0.1
@@ -31,7 +32,7 @@ def _track(reference, speed0: float, target_speed: float, seconds: float):
     for _ in range(int(seconds / DT)):
         k = int(np.argmin(np.linalg.norm(path - [x, y], axis=1)))
         s_ego = grid[k]
-        plan_world = np.array([reference(s_ego + target_speed * t) for t in PLAN_TIMES_S])
+        plan_world = np.array([reference(s_ego + target_speed * t) for t in FUTURE_TIMES_S])
         accel, steer = controller.control(world_to_ego_xy(plan_world, np.array([x, y]), yaw), speed, DT)
         x, y, yaw, speed = bicycle_step(x, y, yaw, speed, accel, steer, DT)
         log.append((x, y, speed, float(np.min(np.linalg.norm(path - [x, y], axis=1)))))
@@ -52,7 +53,7 @@ def test_controller_follows_a_30_m_circle_within_30_cm():
 
 def test_controller_respects_its_actuator_limits():
     controller = TrackingController()
-    sharp_left = np.array([[0.5 * t, 5.0 * t] for t in PLAN_TIMES_S])
+    sharp_left = np.array([[0.5 * t, 5.0 * t] for t in FUTURE_TIMES_S])
     accel, steer = controller.control(sharp_left, 10.0, DT)
     assert steer == pytest.approx(controller.limits.max_steer_rate * DT)  # rate-limited from straight
     controller = TrackingController()

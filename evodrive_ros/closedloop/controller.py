@@ -13,11 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evodrive_ros.core.conventions import FUTURE_STEPS, WHEELBASE_M, bicycle_yaw_rate
+from evodrive_ros.core.conventions import FUTURE_STEPS, FUTURE_TIMES_S, WHEELBASE_M, bicycle_yaw_rate
 from evodrive_ros.core.frames import wrap_angle
-
-PLAN_TIMES_S = np.arange(1, FUTURE_STEPS + 1) * 0.5
-
 
 def bicycle_step(x: float, y: float, yaw: float, speed: float, accel: float, steer: float, dt: float) -> tuple[float, float, float, float]:
     """One explicit Euler step of a rear-axle kinematic bicycle (no reversing): (x, y, yaw, speed)."""
@@ -59,7 +56,7 @@ class TrackingController:
         (x forward, y left, rear axle at the origin)."""
         plan = np.asarray(plan_xy, dtype=np.float64).reshape(FUTURE_STEPS, 2)
         path = np.vstack([[0.0, 0.0], plan])
-        times = np.concatenate([[0.0], PLAN_TIMES_S])
+        times = np.concatenate([[0.0], FUTURE_TIMES_S])
         target_speed = _plan_speed(path, times, self.speed_horizon_s)
         error = target_speed - speed
         self._integral = float(np.clip(self._integral + error * dt, -2.0, 2.0))

@@ -130,6 +130,11 @@ class TrajectoryGrammar:
                 return None
         return state
 
+    def advance(self, state: State, token_id: int) -> State:
+        """The state after ``token_id``, which must be allowed in ``state``."""
+        options = self.transitions(state)
+        return options.next_states[options.token_ids.tolist().index(token_id)]
+
     def allowed_mask(self, state: State) -> np.ndarray:
         """Boolean [vocab] mask of the tokens allowed in ``state`` (for tests and logit processors)."""
         mask = np.zeros(self.vocab_size, dtype=bool)

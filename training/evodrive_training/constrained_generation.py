@@ -37,10 +37,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
         return scores + mask
 
     def _advance(self, state: State, token: int) -> State:
-        if state == DONE:
-            return DONE
-        options = self.grammar.transitions(state)
-        return options.next_states[options.token_ids.tolist().index(token)]
+        return DONE if state == DONE else self.grammar.advance(state, token)
 
 
 def teacher_forced_choices(grammar: TrajectoryGrammar, answer_ids: list[int], logits: torch.Tensor) -> list[int]:
@@ -54,10 +51,9 @@ def teacher_forced_choices(grammar: TrajectoryGrammar, answer_ids: list[int], lo
     bias)."""
     state, chosen = START, []
     for token, row in zip(answer_ids, logits):
-        options = grammar.transitions(state)
-        position = options.token_ids.tolist().index(token)  # the true answer always fits the grammar
-        chosen.append(grammar.choose(state, row.float().cpu().numpy())[0] if options.token_ids.size > 1 else token)
-        state = options.next_states[position]
+        has_choice = grammar.transitions(state).token_ids.size > 1
+        chosen.append(grammar.choose(state, row.float().cpu().numpy())[0] if has_choice else token)
+        state = grammar.advance(state, token)  # the true answer always fits the grammar
         if state == DONE:
             return chosen
     raise DecodingError("the answer ended before the trajectory was complete")

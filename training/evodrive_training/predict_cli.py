@@ -44,15 +44,21 @@ def left_pad(features: list[dict], pad_token_id: int) -> dict:
 
     width = max(len(f["input_ids"]) for f in features)
     pad = lambda a, value: np.pad(a, (width - len(a), 0), constant_values=value)  # noqa: E731
-    batch = {
+    return {
         "input_ids": torch.from_numpy(np.stack([pad(f["input_ids"], pad_token_id) for f in features])),
         "mm_token_type_ids": torch.from_numpy(np.stack([pad(f["mm_token_type_ids"], 0) for f in features])),
         "attention_mask": torch.from_numpy(np.stack([pad(np.ones(len(f["input_ids"]), np.int64), 0) for f in features])),
+        "pixel_values": torch.from_numpy(np.concatenate([f["pixel_values"] for f in features])),
+        "image_grid_thw": torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in features])),
     }
-    if any(len(f["image_grid_thw"]) for f in features):  # text-only prompts have none
-        batch["pixel_values"] = torch.from_numpy(np.concatenate([f["pixel_values"] for f in features]))
-        batch["image_grid_thw"] = torch.from_numpy(np.concatenate([f["image_grid_thw"] for f in features]))
-    return batch
+
+
+def model_inputs(batch: dict, device: str) -> dict:
+    """``batch`` on ``device`` as the stock model's forward/generate takes it: a text-only batch
+    (no image rows) passes no image tensors, which the model would otherwise try to encode."""
+    if batch["image_grid_thw"].shape[0] == 0:
+        batch = {k: v for k, v in batch.items() if k not in ("pixel_values", "image_grid_thw")}
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 def free_running_texts(model, tokenizer, grammar, features: list[dict], device: str, max_new_tokens: int) -> list[str]:
@@ -62,7 +68,7 @@ def free_running_texts(model, tokenizer, grammar, features: list[dict], device: 
 
     from evodrive_training.constrained_generation import GrammarLogitsProcessor
 
-    batch = {k: v.to(device) for k, v in left_pad(features, tokenizer.pad_token_id).items()}
+    batch = model_inputs(left_pad(features, tokenizer.pad_token_id), device)
     prompt_length = batch["input_ids"].shape[1]
     processors = [GrammarLogitsProcessor(grammar, prompt_length, tokenizer.eos_token_id)] if grammar else []
     with torch.no_grad():
@@ -79,10 +85,8 @@ def teacher_forced_texts(model, tokenizer, grammar, features: list[dict], device
     from evodrive_training.constrained_generation import teacher_forced_choices
     from evodrive_training.dataset import collate
 
-    batch = {k: v.to(device) for k, v in collate(features, tokenizer.pad_token_id).items()}
+    batch = model_inputs(collate(features, tokenizer.pad_token_id), device)
     labels = batch.pop("labels")
-    if batch["image_grid_thw"].shape[0] == 0:  # text-only prompts
-        del batch["pixel_values"], batch["image_grid_thw"]
     with torch.no_grad():
         logits = model(**batch).logits
     texts = []
