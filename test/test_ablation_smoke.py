@@ -5,7 +5,7 @@ import json
 import math
 
 from evodrive_ros.cli import main
-from evodrive_training.ablation import METHODS, PRETRAINED
+from evodrive_training.ablation import METHODS, PRETRAINED, WARMUP
 
 
 def _finite(values) -> bool:
@@ -44,8 +44,13 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         models = out / f"seed-{seed}" / "models"
         assert (models / "evodrive" / "config.json").is_file() and (models / "sft.log").is_file()  # trained in a child process
         assert not (models / PRETRAINED).exists() and not (models / "teacher").exists()
-    for shared in (PRETRAINED, "teacher"):  # built once, for every seed
+    for shared in (PRETRAINED, WARMUP, "teacher"):  # built once, for every seed
         assert (out / "models" / shared / "config.json").is_file()
+    warmup = json.loads((out / "models" / WARMUP / "training.json").read_text())
+    assert warmup["text_only"] and warmup["init"].endswith(PRETRAINED)
+    for key in ("teacher", "seed-0/models/sft", "seed-1/models/evodrive"):  # every trained model starts from the warm-up
+        model = out / key if key.startswith("seed") else out / "models" / key
+        assert json.loads((model / "training.json").read_text())["init"].endswith(WARMUP)
     teacher = [seed["methods"]["teacher"]["stp3"]["L2"] for seed in result["per_seed"]]
     assert teacher[0] == teacher[1] and result["methods"]["teacher"]["stp3"]["L2"]["std"] == [0.0] * 4
     assert (out / "seed-0" / "models" / "evodrive" / "training.json").read_text() != (out / "seed-1" / "models" / "evodrive" / "training.json").read_text()

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     trainer.save_model(str(args.output_dir))
     if trainer.args.should_save:
         config.save(args.output_dir)
-        provenance = {"mode": args.mode, "init": args.init, "teacher": str(args.teacher) if args.teacher else None,
+        provenance = {"mode": args.mode, "text_only": args.text_only, "init": args.init, "teacher": str(args.teacher) if args.teacher else None,
                       "samples": str(args.samples), "n_samples": len(dataset), "prompt_version": prompts.PROMPT_VERSION, "codec": codec.name,
                       "learning_rate": lr, "seed": args.seed, "global_step": trainer.state.global_step}
         (args.output_dir / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
