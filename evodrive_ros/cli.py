@@ -36,6 +36,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("ablation", "evodrive_training.ablation", "the tiny-preset ablation benchmark on synthetic data (METHOD §8)", "training"),
     Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
     Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
+    Subcommand("closedloop", "evodrive_training.closedloop", "drive the synthetic world with planners in control: PDMS and driving score", "training"),
     Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),
     Subcommand("replay", "evodrive_ros.tools.replay", "replay a rosbag2 through the planner node and score the plans", "tools"),
     Subcommand("demo", "evodrive_ros.tools.demo", "the main job: a synthetic drive replayed through the real node", "training"),

@@ -11,6 +11,7 @@ from evodrive_ros.closedloop.pdm_metrics import (
     VEHICLE,
     PdmScore,
     comfort,
+    savgol_derivative,
     drivable_area_compliance,
     ego_progress,
     no_at_fault_collision,
@@ -115,3 +116,12 @@ def test_ego_progress_and_the_pdms_formula():
     assert PdmScore(1, 1, 1, 1, 0).pdms == pytest.approx(7 / 12)  # a stop: safe, comfortable, no progress
     assert PdmScore(0.5, 1, 1, 1, 1).pdms == 0.5 and PdmScore(1, 0, 1, 1, 1).pdms == 0.0
     assert PdmScore(1, 1, 0, 0, 1).as_dict()["pdms"] == pytest.approx(5 / 12)
+
+
+def test_savgol_derivative_is_exact_on_quadratics_and_smooths_noise():
+    t = np.arange(25) * DT
+    position = 1.0 + 4.0 * t - 1.5 * t**2
+    assert np.allclose(savgol_derivative(position, DT, 1), 4.0 - 3.0 * t) and np.allclose(savgol_derivative(position, DT, 2), -3.0)
+    noisy = position + np.random.default_rng(0).normal(0.0, 0.02, len(t))  # 2 cm of pose noise
+    raw_accel = np.gradient(np.gradient(noisy, DT), DT)
+    assert np.abs(savgol_derivative(noisy, DT, 2) + 3.0).max() < 0.5 * np.abs(raw_accel + 3.0).max()

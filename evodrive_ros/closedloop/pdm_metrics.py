@@ -11,7 +11,8 @@ and the other agents' boxes at the same times. Definitions follow NAVSIM v1 (MET
   (steps of 0.3 s) would hit an agent that is itself held at its pose — the collision then being
   at-fault — else 1.
 * **C** (comfort): 1 if longitudinal acceleration stays in [−4.05, 2.40] m/s², lateral |a| ≤ 4.89,
-  |jerk| ≤ 4.13 m/s³, |yaw rate| ≤ 0.95 rad/s, |yaw acceleration| ≤ 1.93 rad/s².
+  |longitudinal jerk| ≤ 4.13 m/s³, |jerk| ≤ 8.37, |yaw rate| ≤ 0.95 rad/s, |yaw acceleration| ≤ 1.93
+  rad/s², on Savitzky–Golay-smoothed signals.
 * **EP** (ego progress): progress along the route divided by a reference planner's progress, in
   [0, 1]; 1 when the reference makes less than 5 m (nothing to compare). NAVSIM's reference is its
   PDM-Closed planner; ours is the world's expert driver (stated where scores are reported).
@@ -21,6 +22,7 @@ and the other agents' boxes at the same times. Definitions follow NAVSIM v1 (MET
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,7 +31,8 @@ VEHICLE, PEDESTRIAN, STATIC = 0, 1, 2
 TTC_HORIZON_S = 0.9
 TTC_STEP_S = 0.3
 MIN_REFERENCE_PROGRESS_M = 5.0
-COMFORT_LIMITS = {"lon_accel": (-4.05, 2.40), "lat_accel": 4.89, "jerk": 4.13, "yaw_rate": 0.95, "yaw_accel": 1.93}
+COMFORT_LIMITS = {"lon_accel": (-4.05, 2.40), "lat_accel": 4.89, "lon_jerk": 4.13, "jerk": 8.37, "yaw_rate": 0.95, "yaw_accel": 1.93}
+SAVGOL_WINDOW, SAVGOL_POLY_ORDER = 7, 2  # 0.7 s at 10 Hz
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def boxes_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return True
 
 
-def _at_fault(ego: np.ndarray, other: np.ndarray, ego_speed: float) -> bool:
+def at_fault(ego: np.ndarray, other: np.ndarray, ego_speed: float) -> bool:
     """NAVSIM's rule: a standing ego, or an agent that hits the ego's rear half, is not the ego's fault."""
     if ego_speed < 5e-2:
         return False
@@ -92,7 +95,7 @@ def no_at_fault_collision(ego: np.ndarray, agents: np.ndarray, kinds: np.ndarray
                 continue
             if kinds[m] == STATIC:
                 score = min(score, 0.5)
-            elif _at_fault(ego[t], other, float(ego_speed[t])):
+            elif at_fault(ego[t], other, float(ego_speed[t])):
                 return 0.0
     return score
 
@@ -115,27 +118,50 @@ def time_to_collision(ego: np.ndarray, ego_velocity: np.ndarray, agents: np.ndar
                 other = agents[t, m]
                 if np.isnan(other).any() or kinds[m] == STATIC:
                     continue
-                if boxes_overlap(moved, other) and not boxes_overlap(ego[t], other) and _at_fault(moved, other, speed):
+                if boxes_overlap(moved, other) and not boxes_overlap(ego[t], other) and at_fault(moved, other, speed):
                     return 0.0
     return 1.0
 
 
+def savgol_derivative(values: np.ndarray, dt: float, order: int, window: int = SAVGOL_WINDOW) -> np.ndarray:
+    """``order``-th derivative of a uniformly sampled signal from a quadratic least-squares fit over
+    ``window`` samples around each (Savitzky–Golay); the first and last windows' fits serve the edges."""
+    values = np.asarray(values, dtype=np.float64)
+    window = min(window, len(values) - (1 - len(values) % 2))  # odd, at most the length
+    half = window // 2
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    fit = np.linalg.pinv(np.vander(offsets, SAVGOL_POLY_ORDER + 1, increasing=True))  # samples -> polynomial coefficients
+    powers = np.arange(order, SAVGOL_POLY_ORDER + 1)
+    factor = np.array([math.factorial(k) / math.factorial(k - order) for k in powers]) / dt**order
+
+    def derivative(coefficients: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return (positions[:, None] ** (powers - order)) @ (coefficients[..., powers] * factor).T
+
+    windows = np.lib.stride_tricks.sliding_window_view(values, window) @ fit.T  # (n - window + 1, 3)
+    return np.concatenate([derivative(windows[0], offsets[:half]), windows[:, order] * factor[0],
+                           derivative(windows[-1], offsets[half + 1:])])
+
+
 def comfort(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, dt: float) -> float:
-    """From the ego's poses at a fixed period ``dt`` (needs ≥ 4 poses; fewer: comfortable)."""
+    """From the ego's poses at a fixed period ``dt`` (needs ≥ 4 poses; fewer: comfortable).
+
+    Derivatives are Savitzky–Golay fits, as NAVSIM filters its comfort signals (it smooths the
+    simulator's accelerations over 8 samples; a rollout here has poses only, so velocity, acceleration,
+    jerk, yaw rate and yaw acceleration are all fitted from them over ``SAVGOL_WINDOW`` samples)."""
     if len(x) < 4:
         return 1.0
-    vx, vy = np.gradient(x, dt), np.gradient(y, dt)
-    ax, ay = np.gradient(vx, dt), np.gradient(vy, dt)
     heading = np.unwrap(np.asarray(yaw, dtype=np.float64))
+    ax, ay = savgol_derivative(x, dt, 2), savgol_derivative(y, dt, 2)
     lon = ax * np.cos(heading) + ay * np.sin(heading)
     lat = -ax * np.sin(heading) + ay * np.cos(heading)
-    jerk = np.gradient(lon, dt)
-    yaw_rate = np.gradient(heading, dt)
-    yaw_accel = np.gradient(yaw_rate, dt)
+    jerk_lon = savgol_derivative(lon, dt, 1)
+    jerk = np.hypot(savgol_derivative(ax, dt, 1), savgol_derivative(ay, dt, 1))
+    yaw_rate = savgol_derivative(heading, dt, 1)
+    yaw_accel = savgol_derivative(heading, dt, 2)
     low, high = COMFORT_LIMITS["lon_accel"]
     ok = (np.all((lon >= low) & (lon <= high)) and np.all(np.abs(lat) <= COMFORT_LIMITS["lat_accel"])
-          and np.all(np.abs(jerk) <= COMFORT_LIMITS["jerk"]) and np.all(np.abs(yaw_rate) <= COMFORT_LIMITS["yaw_rate"])
-          and np.all(np.abs(yaw_accel) <= COMFORT_LIMITS["yaw_accel"]))
+          and np.all(np.abs(jerk_lon) <= COMFORT_LIMITS["lon_jerk"]) and np.all(jerk <= COMFORT_LIMITS["jerk"])
+          and np.all(np.abs(yaw_rate) <= COMFORT_LIMITS["yaw_rate"]) and np.all(np.abs(yaw_accel) <= COMFORT_LIMITS["yaw_accel"]))
     return float(bool(ok))
 
 

@@ -25,7 +25,7 @@ from .ground import draw_ground, ground_palette, place_buildings
 from .nuscenes_writer import NuScenesWriter
 from .render import Parts, SceneRenderer, agent_parts, building_parts
 from .roads import layout_extent, uniform, unit
-from .world import MAP_MARGIN_M, SceneLog, build_world, simulate
+from .world import MAP_MARGIN_M, SceneLog, World, build_world, simulate
 
 # Scene numbers the devkit's NuScenesCanBus refuses ("no CAN bus data" in real nuScenes): skipped.
 CAN_BUS_BLACKLIST = frozenset([*range(161, 177), *range(309, 315)])
@@ -55,15 +55,25 @@ class RenderedScene:
         return self.renderer.render(self.log.ego_at(t), parts, with_ids=with_ids)
 
 
+def scene_world(config: SynthConfig, seed: int, index: int) -> World:
+    """The world of scene ``index`` of a dataset with ``seed`` at its start: deterministic in (seed, index, config)."""
+    return build_world(config, np.random.default_rng([seed, index]))
+
+
 def build_scene(config: SynthConfig, seed: int, index: int) -> RenderedScene:
-    """Scene ``index`` of a dataset with ``seed``: deterministic in (seed, index, config)."""
-    rng = np.random.default_rng([seed, index])
-    world = build_world(config, rng)
+    """Scene ``index`` of a dataset with ``seed``, simulated with the expert driving."""
+    world = scene_world(config, seed, index)
     log = simulate(world, (keyframe_count(config) - 1) / KEYFRAME_HZ, config.scene.sim_hz)
+    renderer, scenery = scene_renderer(config, seed, index, world)
+    return RenderedScene(log, renderer, scenery)
+
+
+def scene_renderer(config: SynthConfig, seed: int, index: int, world: World) -> tuple[SceneRenderer, Parts]:
+    """The cameras' renderer of scene ``index`` (ground, lighting) and its static scenery (buildings)."""
     looks = np.random.default_rng([seed, index, 1])  # appearance stream: independent of the traffic draw
-    _, high = layout_extent(log.layout, MAP_MARGIN_M)
-    ground = draw_ground(log.layout, high, looks)
-    buildings = place_buildings(ground, log.layout, config.road, looks)
+    _, high = layout_extent(world.layout, MAP_MARGIN_M)
+    ground = draw_ground(world.layout, high, looks)
+    buildings = place_buildings(ground, world.layout, config.road, looks)
     appearance = config.appearance
     brightness = uniform(looks, appearance.brightness)
     elevation = np.deg2rad(uniform(looks, appearance.sun_elevation_deg))
@@ -71,7 +81,7 @@ def build_scene(config: SynthConfig, seed: int, index: int) -> RenderedScene:
     rig = build_rig(config.camera.width, config.camera.height)
     renderer = SceneRenderer(rig, ground, ground_palette(appearance, brightness, looks), buildings, config.camera,
                              appearance.sky_rgb, appearance.horizon_rgb, brightness, sun)
-    return RenderedScene(log, renderer, building_parts(buildings, first_owner=len(log.agents)))
+    return renderer, building_parts(buildings, first_owner=len(world.agents))
 
 
 def generate_dataset(out_dir: Path, n_scenes: int, seed: int, config: SynthConfig | None = None,

@@ -145,7 +145,9 @@ class World:
         self._leader_gap, self._leader_speed = np.full(len(agents), np.inf), np.zeros(len(agents))
         self._ego_leader: tuple[np.ndarray, np.ndarray] | None = None
 
-    def step(self, dt: float, ego_control: EgoControl | None = None) -> None:
+    def step(self, dt: float, ego_control: EgoControl | None = None, move_agents: bool = True) -> None:
+        """Advance by ``dt``: the ego under ``ego_control`` (None: the expert drives), the other agents
+        by their own models unless ``move_agents`` is False (a caller that replays them: ``place_agents``)."""
         self._refresh_leaders = self.time >= self._next_leader_refresh
         if self._refresh_leaders:
             self._next_leader_refresh = self.time + LEADER_REFRESH_S - 1e-9
@@ -153,9 +155,15 @@ class World:
         if self._ego_leader is not None:
             gap, lead_speed = self._ego_leader
             self._ego_leader = (gap - (self.ego.speed - lead_speed) * dt, lead_speed)
-        self._step_agents(dt)
+        if move_agents:
+            self._step_agents(dt)
         self._step_ego(dt, control)
         self.time += dt
+
+    def place_agents(self, pose: np.ndarray, active: np.ndarray) -> None:
+        """Put every agent where a log says ((A, 4) x, y, yaw, speed and the active mask): non-reactive replay."""
+        self.agent_x, self.agent_y, self.agent_yaw = pose[:, 0].copy(), pose[:, 1].copy(), pose[:, 2].copy()
+        self.agents.speed[:], self.agents.active[:] = pose[:, 3], active
 
     # ---------------------------------------------------------------- ego
     def expert_control(self) -> EgoControl:

@@ -1,0 +1,79 @@
+"""`evodrive closedloop` on the synthetic world: the expert is the ceiling it must be, replayed agents
+move as in the expert's run, the planner really steers the car, and a model folder drives through the
+runtime with rendered cameras."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from evodrive_ros.cli import main  # noqa: E402
+from evodrive_ros.runtime.interface import PlannerInput, PlanResult  # noqa: E402
+from evodrive_training.closedloop import LoopConfig, Scenario, rollout, route_command, score  # noqa: E402
+
+CONFIG = LoopConfig(scenarios=1, duration_s=6.0)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return Scenario(CONFIG, 0, CONFIG.camera_hw)
+
+
+class Stop:
+    """A planner whose plan stands still: the car must brake to a stop where it is."""
+
+    image_spec = None
+    model_id = "stop"
+
+    def plan(self, inputs: PlannerInput) -> PlanResult:
+        return PlanResult(waypoints=np.zeros((6, 2)))
+
+
+class Failing(Stop):
+    def plan(self, inputs: PlannerInput) -> PlanResult:
+        return PlanResult(waypoints=None, error="no plan")
+
+
+def test_the_expert_is_the_ceiling_and_deterministic(scenario):
+    result = score(scenario, scenario.reference, scenario.reference)
+    assert result["pdms"] == 1.0 and result["ep"] == 1.0 and result["route_completion"] == 1.0
+    again = Scenario(CONFIG, 0, CONFIG.camera_hw).reference
+    assert np.array_equal(np.asarray(again.ego), np.asarray(scenario.reference.ego))
+    assert route_command(scenario.world()) in ("LEFT", "RIGHT", "FORWARD")
+
+
+def test_the_plan_moves_the_car_and_agents_replay_the_expert_run(scenario):
+    takeover = int(round(CONFIG.takeover_s / scenario.dt))
+    stop = rollout(scenario, Stop(), scenario.reference)
+    ego = np.asarray(stop.ego)
+    assert np.array_equal(ego[: takeover + 1], np.asarray(scenario.reference.ego)[: takeover + 1])  # the expert drove until the take-over
+    assert ego[-1, 3] < 0.1 < ego[takeover, 3]  # then the planner's plan stopped the car
+    assert stop.cycles == (CONFIG.duration_s - CONFIG.takeover_s) * CONFIG.plan_hz and stop.failed_cycles == 0
+    for k in (takeover + 5, len(ego) - 1):  # non-reactive: other agents ignore the ego and move as in the expert's run
+        assert np.array_equal(stop.agent_pose[k], scenario.reference.agent_pose[k])
+    result = score(scenario, stop, scenario.reference)
+    assert result["ep"] < 0.5 and result["nc"] == 1.0 and result["pdms"] < 1.0
+
+    failing = rollout(scenario, Failing(), scenario.reference)  # no plan at all: brake after max_plan_age_s
+    assert failing.failed_cycles == failing.cycles == failing.fallback_cycles and np.asarray(failing.ego)[-1, 3] < ego[takeover, 3]
+
+
+def test_reactive_agents_see_the_ego(scenario):
+    reactive = Scenario(LoopConfig(scenarios=1, duration_s=6.0, reactive=True), 0, CONFIG.camera_hw)
+    run = rollout(reactive, Stop())  # the ego brakes in its lane: the traffic behind it reacts
+    takeover = int(round(CONFIG.takeover_s / scenario.dt))
+    change = [np.abs(a - b).max() for a, b in zip(run.agent_pose, scenario.reference.agent_pose)]
+    assert max(change[: takeover + 1]) == 0.0 and max(change[takeover + 1:]) > 0.5
+
+
+def test_command_runs_baselines_and_a_model_folder(tmp_path):
+    out = tmp_path / "cl"
+    assert main(["closedloop", "expert", "cv", "models/evodrive-tiny", "--scenarios", "1", "--duration-s", "4", "--threads", "1",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "closedloop.json").read_text())
+    assert set(report["summary"]) == {"expert", "cv", "models/evodrive-tiny"} and report["summary"]["expert"]["pdms"] == 1.0
+    model = report["per_scenario"]["models/evodrive-tiny"][0]
+    assert model["cycles"] == 20 and model["failed_cycles"] == 0 and 0.0 <= model["pdms"] <= 1.0
+    assert "| models/evodrive-tiny |" in (out / "closedloop.md").read_text()
