@@ -77,3 +77,7 @@ def test_command_runs_baselines_and_a_model_folder(tmp_path):
     model = report["per_scenario"]["models/evodrive-tiny"][0]
     assert model["cycles"] == 20 and model["failed_cycles"] == 0 and 0.0 <= model["pdms"] <= 1.0
     assert "| models/evodrive-tiny |" in (out / "closedloop.md").read_text()
+    from PIL import Image
+
+    with Image.open(out / "gifs" / "evodrive-tiny-scenario0.gif") as gif:  # BEV | front camera, every 0.2 s of the 4 s
+        assert gif.n_frames == 21 and gif.size[1] == 320 and gif.size[0] > 320

@@ -109,6 +109,7 @@ class Scenario:
         self.agent_kinds = np.where(agents.parked, pdm_metrics.STATIC,
                                     np.where(agents.kind == PEDESTRIAN, pdm_metrics.PEDESTRIAN, pdm_metrics.VEHICLE))
         self.agent_sizes = agents.size[:, :2].copy()
+        self.agents = agents  # kinds, sizes and colours (never stepped: rollouts build their own worlds)
         self.reference = rollout(self, None)
 
     def world(self) -> World:
@@ -314,6 +315,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="onnxruntime", help="runtime backend for model directories (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--out", type=Path, default=Path("out/closedloop"), help="where closedloop.json/.md go (default out/closedloop)")
+    parser.add_argument("--gif", type=int, default=1, metavar="N",
+                        help="animate the first N scenarios of every planner (BEV with the plan + front camera) into OUT/gifs (default 1)")
 
 
 METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "driving_score", "collisions_per_km", "off_road_s")
@@ -335,6 +338,11 @@ def run(args: argparse.Namespace) -> int:
                 scenario = scenarios[hw]
                 run_ = scenario.reference if planner is None else rollout(scenario, planner, None if config.reactive else scenario.reference, bar)
                 results[name].append({"scenario": index, **score(scenario, run_, scenario.reference)})
+                if index < args.gif:
+                    from evodrive_training.closedloop_animation import write_gif
+
+                    label = Path(name).name
+                    write_gif(scenario, run_, args.out / "gifs" / f"{label}-scenario{index}.gif", f"{label}, scenario {index}")
     summary = {name: {metric: float(np.mean([r[metric] for r in rows])) for metric in METRICS} for name, rows in results.items()}
     report = {"config": asdict(config), "summary": summary, "per_scenario": results}
     args.out.mkdir(parents=True, exist_ok=True)
