@@ -11,7 +11,8 @@ pytest.importorskip("torch")
 
 from evodrive_ros.cli import main  # noqa: E402
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult  # noqa: E402
-from evodrive_training.closedloop import LoopConfig, Scenario, rollout, route_command, score  # noqa: E402
+from evodrive_ros.core.preprocessing import ImageSpec  # noqa: E402
+from evodrive_training.closedloop import Faults, LoopConfig, Scenario, rollout, route_command, score  # noqa: E402
 
 CONFIG = LoopConfig(scenarios=1, duration_s=6.0)
 
@@ -81,3 +82,40 @@ def test_command_runs_baselines_and_a_model_folder(tmp_path):
 
     with Image.open(out / "gifs" / "evodrive-tiny-scenario0.gif") as gif:  # BEV | front camera, every 0.2 s of the 4 s
         assert gif.n_frames == 21 and gif.size[1] == 320 and gif.size[0] > 320
+
+
+class Recording(Stop):
+    """A planner with cameras that keeps what it was given."""
+
+    image_spec = ImageSpec(112, 196)
+
+    def __init__(self):
+        self.inputs: list[PlannerInput] = []
+
+    def plan(self, inputs: PlannerInput) -> PlanResult:
+        self.inputs.append(inputs)
+        return PlanResult(waypoints=np.zeros((6, 2)))
+
+
+@pytest.mark.parametrize("faults, reason", [(Faults(camera_dropout=1.0), "missing_camera"), (Faults(odometry_delay_s=0.5), "stale_odometry")])
+def test_faults_skip_cycles_as_the_node_does(scenario, faults, reason):
+    planner = Recording()
+    run = rollout(scenario, planner, scenario.reference, faults=faults)
+    assert run.skipped == {reason: run.cycles} and not planner.inputs and run.fallback_cycles == run.cycles
+
+
+def test_corrupt_jpegs_latency_spikes_and_odometry_noise(scenario):
+    corrupt = Recording()
+    run = rollout(scenario, corrupt, scenario.reference, faults=Faults(jpeg_corruption=1.0))
+    assert run.skipped.get("corrupt_image", 0) > 0 and run.skipped.get("corrupt_image", 0) + len(corrupt.inputs) == run.cycles
+
+    clean, noisy = Recording(), Recording()
+    rollout(scenario, clean, scenario.reference)
+    rollout(scenario, noisy, scenario.reference, faults=Faults(odometry_noise=(0.05, 0.005, 0.1)))
+    assert len(clean.inputs) == len(noisy.inputs) and all(i.images["CAM_FRONT"].shape == (112, 196, 3) for i in clean.inputs)
+    assert 0.0 < np.abs(clean.inputs[0].dynamics[:, 0] - noisy.inputs[0].dynamics[:, 0]).max() < 0.5  # speed noise 0.1 m/s
+
+    slow = rollout(scenario, Recording(), scenario.reference, faults=Faults(latency_spike=1.0, spike_s=0.35))
+    # every plan arrives 0.35 s late: one cycle plans, three wait busy, the fourth adopts it and plans again
+    assert slow.skipped == {"busy": slow.cycles} and len(slow.plans) == (slow.cycles - 1) // 4
+    assert all(round((b - a) / 0.4) == 1 for (a, _), (b, _) in zip(slow.plans, slow.plans[1:]))

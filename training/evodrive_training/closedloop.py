@@ -33,7 +33,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -42,6 +41,9 @@ from evodrive_ros.closedloop.controller import ControllerLimits, TrackingControl
 from evodrive_ros.core.conventions import CAMERAS, COMMANDS, FUTURE_TIMES_S, command_from_future
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
 from evodrive_ros.core.frames import world_to_ego_xy
+from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.preprocessing import decode_image
+from evodrive_ros.core.skip_reasons import SkipReason
 from evodrive_ros.runtime.interface import Planner, PlannerInput
 from evodrive_training.synth import SynthConfig
 from evodrive_training.synth.dataset import scene_renderer, scene_world
@@ -71,6 +73,34 @@ class LoopConfig:
         return SynthConfig.from_dict({"camera": {"width": width, "height": height}, "scene": {"duration_s": self.duration_s}})
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected on the sensor path (robustness mode), each drawn per planning cycle from a
+    generator seeded by the scenario. What the planner then sees is decided as the node decides it:
+    a missing camera or an image that does not decode skips the cycle, odometry older than
+    ``max_input_age_s`` skips it, a plan still in flight makes the next cycles ``busy``, and a plan
+    that fails ``plan_validation`` is not used. A skipped cycle leaves the last valid plan to the
+    controller while it is at most ``LoopConfig.max_plan_age_s`` old; after that the car brakes."""
+
+    camera_dropout: float = 0.0  # probability that one camera's frame is missing
+    jpeg_corruption: float = 0.0  # probability that one camera's JPEG is cut short (decodes damaged, or not at all)
+    odometry_noise: tuple[float, float, float] = (0.0, 0.0, 0.0)  # std of position m, yaw rad, speed m/s per sample
+    odometry_delay_s: float = 0.0  # odometry reaches the planner this late
+    latency_spike: float = 0.0  # probability that a plan takes ``spike_s`` to arrive
+    spike_s: float = 0.35
+    max_input_age_s: float = 0.3  # the node's default (config/planner.yaml)
+
+
+FAULT_PROFILES = {
+    "none": Faults(),
+    "camera_dropout": Faults(camera_dropout=0.2),
+    "jpeg_corruption": Faults(jpeg_corruption=0.2),
+    "odometry_noise": Faults(odometry_noise=(0.05, 0.005, 0.1)),
+    "odometry_delay": Faults(odometry_delay_s=0.15),
+    "latency_spikes": Faults(latency_spike=0.1),
+}
+
+
 @dataclass
 class Rollout:
     """What one run recorded at the world rate: the ego (x, y, yaw, speed), its progress along the
@@ -83,8 +113,15 @@ class Rollout:
     agent_active: list[np.ndarray] = field(default_factory=list)
     plans: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, world-frame waypoints) of each valid plan
     cycles: int = 0
-    failed_cycles: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # SkipReason value -> cycles that produced no plan
     fallback_cycles: int = 0  # cycles driven without a fresh plan (braking)
+
+    @property
+    def failed_cycles(self) -> int:
+        return sum(self.skipped.values())
+
+    def skip(self, reason: SkipReason) -> None:
+        self.skipped[reason.value] = self.skipped.get(reason.value, 0) + 1
 
     def record(self, world: World) -> None:
         e, a = world.ego, world.agents
@@ -127,13 +164,11 @@ class Scenario:
         result[inside] = self.drivable[uv[inside, 1], uv[inside, 0]]
         return result
 
-    def cameras(self, world: World) -> dict[str, np.ndarray]:
-        """The six cameras at the ego's pose, RGB, through the JPEG codec the dataset was written with."""
-        parts = Parts.concat([agent_parts(world.agents, np.stack([world.agent_x, world.agent_y, world.agent_yaw, world.agents.speed], 1),
-                                          world.agents.active), self.scenery])
-        images = self.renderer.render(np.array([world.ego.x, world.ego.y, world.ego.yaw]), parts)
-        decoded = [cv2.imdecode(np.frombuffer(self.renderer.encode(image), np.uint8), cv2.IMREAD_COLOR) for image, _ in images]
-        return {name: image[..., ::-1] for name, image in zip(CAMERAS, decoded)}
+    def jpegs(self, world: World) -> list[bytes]:
+        """The six cameras at the ego's pose, JPEG-encoded as the dataset's images were."""
+        pose = np.stack([world.agent_x, world.agent_y, world.agent_yaw, world.agents.speed], axis=1)
+        parts = Parts.concat([agent_parts(world.agents, pose, world.agents.active), self.scenery])
+        return [self.renderer.encode(image) for image, _ in self.renderer.render(np.array([world.ego.x, world.ego.y, world.ego.yaw]), parts)]
 
 
 def route_command(world: World, horizon_s: float = FUTURE_TIMES_S[-1]) -> str:
@@ -144,12 +179,8 @@ def route_command(world: World, horizon_s: float = FUTURE_TIMES_S[-1]) -> str:
     return command_from_future(target)
 
 
-def odometry(world: World) -> OdomSample:
-    e = world.ego
-    return OdomSample(world.time, e.x, e.y, e.yaw, e.speed, e.yaw_rate)
-
-
-def rollout(scenario: Scenario, planner: Planner | None, replay: Rollout | None = None, progress: tqdm | None = None) -> Rollout:
+def rollout(scenario: Scenario, planner: Planner | None, replay: Rollout | None = None, progress: tqdm | None = None,
+            faults: Faults = Faults()) -> Rollout:
     """Run ``scenario`` with ``planner`` in control after the take-over (None: the expert drives
     throughout). ``replay``: the expert's rollout whose agents are replayed (non-reactive)."""
     config = scenario.config
@@ -157,45 +188,103 @@ def rollout(scenario: Scenario, planner: Planner | None, replay: Rollout | None 
     steps = int(round(config.duration_s / scenario.dt))
     plan_every = max(1, int(round(1.0 / (config.plan_hz * scenario.dt))))
     takeover = int(round(config.takeover_s / scenario.dt))
-    buffer, controller = OdometryBuffer(), TrackingController(ControllerLimits())
+    cycle = PlanningCycle(scenario, planner, faults) if planner is not None else None
     run = Rollout()
     run.record(world)
-    buffer.add(odometry(world))
-    control, last_plan = None, None  # last_plan: (time, world-frame waypoints)
+    control = None
     for k in range(steps):
-        if planner is not None and k >= takeover and (k - takeover) % plan_every == 0:
-            last_plan = _plan_cycle(scenario, world, planner, buffer, run, last_plan)
-            control = _track(world, controller, last_plan, config, plan_every * scenario.dt, run)
-            if progress is not None:
-                progress.update()
+        if cycle is not None:
+            cycle.sense(world)
+            if k >= takeover and (k - takeover) % plan_every == 0:
+                control = cycle.plan_and_control(world, run, plan_every * scenario.dt)
+                if progress is not None:
+                    progress.update()
         world.step(scenario.dt, control, move_agents=replay is None or k < takeover)
         if replay is not None and k >= takeover:
             world.place_agents(replay.agent_pose[k + 1], replay.agent_active[k + 1])
         run.record(world)
-        buffer.add(odometry(world))
     return run
 
 
-def _plan_cycle(scenario: Scenario, world: World, planner: Planner, buffer: OdometryBuffer, run: Rollout, last_plan):
-    state = buffer.ego_state(world.time)
-    images = scenario.cameras(world) if planner.image_spec is not None else {}
-    result = planner.plan(PlannerInput(images, state.history_xy, state.dynamics, route_command(world), state.history_valid))
-    run.cycles += 1
-    if not result.ok:
-        run.failed_cycles += 1
-        return last_plan
-    plan = (world.time, state.ego_to_odom(result.waypoints))
-    run.plans.append(plan)
-    return plan
+class PlanningCycle:
+    """The planner's side of the loop, as the node runs it: odometry in, cameras in, a plan out
+    (or a skip), the controller tracking the last valid plan."""
 
+    def __init__(self, scenario: Scenario, planner: Planner, faults: Faults):
+        self.scenario, self.planner, self.faults = scenario, planner, faults
+        self.rng = np.random.default_rng([scenario.config.seed, scenario.index, 7])
+        self.buffer, self.controller = OdometryBuffer(), TrackingController(ControllerLimits())
+        self.in_transit: list[OdomSample] = []  # odometry not yet delivered (delay)
+        self.plan: tuple[float, np.ndarray] | None = None  # (input time, world-frame waypoints)
+        self.pending: tuple[float, tuple[float, np.ndarray] | None] | None = None  # (arrival time, plan or None) of a slow plan
 
-def _track(world: World, controller: TrackingController, plan, config: LoopConfig, period_s: float, run: Rollout) -> EgoControl:
-    if plan is None or world.time - plan[0] > config.max_plan_age_s + 1e-9:
-        run.fallback_cycles += 1
-        return EgoControl(accel=-FALLBACK_DECEL if world.ego.speed > 0 else 0.0, steer=world.ego.steer)
-    plan_ego = world_to_ego_xy(plan[1], np.array([world.ego.x, world.ego.y]), world.ego.yaw)
-    accel, steer = controller.control(plan_ego, world.ego.speed, period_s)
-    return EgoControl(accel=accel, steer=steer)
+    def sense(self, world: World) -> None:
+        """One odometry sample per world step, with the configured noise, delivered after the delay."""
+        e, (sigma_xy, sigma_yaw, sigma_speed) = world.ego, self.faults.odometry_noise
+        noise = self.rng.normal(0.0, 1.0, 4) * (sigma_xy, sigma_xy, sigma_yaw, sigma_speed) if sigma_xy or sigma_yaw or sigma_speed else np.zeros(4)
+        self.in_transit.append(OdomSample(world.time, e.x + noise[0], e.y + noise[1], e.yaw + noise[2], e.speed + noise[3], e.yaw_rate))
+        while self.in_transit and self.in_transit[0].stamp_s <= world.time - self.faults.odometry_delay_s + 1e-9:
+            self.buffer.add(self.in_transit.pop(0))
+
+    def plan_and_control(self, world: World, run: Rollout, period_s: float) -> EgoControl:
+        run.cycles += 1
+        if self.pending is not None and world.time < self.pending[0] - 1e-9:
+            run.skip(SkipReason.BUSY)
+        else:
+            if self.pending is not None:
+                self._adopt(self.pending[1], run)
+                self.pending = None
+            plan = self._plan(world, run)
+            if plan is not None and self.rng.random() < self.faults.latency_spike:
+                self.pending = (world.time + self.faults.spike_s, plan)
+                run.skip(SkipReason.BUSY)
+            elif plan is not None:
+                self._adopt(plan, run)
+        return self._track(world, run, period_s)
+
+    def _adopt(self, plan: tuple[float, np.ndarray], run: Rollout) -> None:
+        self.plan = plan
+        run.plans.append(plan)
+
+    def _plan(self, world: World, run: Rollout) -> tuple[float, np.ndarray] | None:
+        """A new plan from this cycle's inputs, or None (the skip counted)."""
+        latest = self.buffer.latest_stamp
+        if latest is None or world.time - latest > self.faults.max_input_age_s:
+            run.skip(SkipReason.STALE_ODOMETRY)
+            return None
+        spec = self.planner.image_spec
+        images = {}
+        if spec is not None:
+            jpegs = self.scenario.jpegs(world)
+            if self.rng.random() < self.faults.camera_dropout:
+                run.skip(SkipReason.MISSING_CAMERA)
+                return None
+            if self.rng.random() < self.faults.jpeg_corruption:
+                k = int(self.rng.integers(len(jpegs)))
+                jpegs[k] = jpegs[k][: int(len(jpegs[k]) * self.rng.uniform(0.2, 0.8))]
+            try:
+                images = {name: decode_image(data, spec) for name, data in zip(CAMERAS, jpegs)}  # the node's decoder
+            except ValueError:
+                run.skip(SkipReason.CORRUPT_IMAGE)
+                return None
+        state = self.buffer.ego_state(world.time)
+        result = self.planner.plan(PlannerInput(images, state.history_xy, state.dynamics, route_command(world), state.history_valid))
+        if not result.ok:
+            run.skip(SkipReason.PLANNER_REFUSED)
+            return None
+        invalid = plan_error(result.waypoints, float(state.dynamics[-1, 0]))
+        if invalid is not None:
+            run.skip(invalid)
+            return None
+        return world.time, state.ego_to_odom(result.waypoints)
+
+    def _track(self, world: World, run: Rollout, period_s: float) -> EgoControl:
+        if self.plan is None or world.time - self.plan[0] > self.scenario.config.max_plan_age_s + 1e-9:
+            run.fallback_cycles += 1
+            return EgoControl(accel=-FALLBACK_DECEL if world.ego.speed > 0 else 0.0, steer=world.ego.steer)
+        plan_ego = world_to_ego_xy(self.plan[1], np.array([world.ego.x, world.ego.y]), world.ego.yaw)
+        accel, steer = self.controller.control(plan_ego, world.ego.speed, period_s)
+        return EgoControl(accel=accel, steer=steer)
 
 
 # --- scoring -----------------------------------------------------------------------------------
@@ -242,7 +331,7 @@ def score(scenario: Scenario, run: Rollout, reference: Rollout) -> dict[str, flo
             "collisions": sum(collisions.values()), "collisions_per_km": sum(collisions.values()) / max(distance_km, 1e-3),
             "off_road_s": float(np.sum(~corners_on_road)) * stride * scenario.dt, "progress_m": progress,
             "reference_progress_m": reference_progress, "cycles": run.cycles, "failed_cycles": run.failed_cycles,
-            "fallback_cycles": run.fallback_cycles}
+            "skipped": dict(run.skipped), "fallback_cycles": run.fallback_cycles}
 
 
 def collision_events(ego: np.ndarray, agents: np.ndarray, kinds: np.ndarray, ego_speed: np.ndarray) -> dict[int, int]:
@@ -311,6 +400,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=LoopConfig.seed, help=f"synthetic world seed of the scenario set (default {LoopConfig.seed})")
     parser.add_argument("--duration-s", type=float, default=LoopConfig.duration_s, help="scenario length, take-over included")
     parser.add_argument("--reactive", action="store_true", help="other agents react to the ego (IDM) instead of replaying the expert run")
+    parser.add_argument("--robustness", action="store_true",
+                        help=f"also drive every planner under each fault profile ({', '.join(p for p in FAULT_PROFILES if p != 'none')})")
     parser.add_argument("--train-samples", type=Path, help="cached split the ego-mlp baseline is fitted on")
     parser.add_argument("--backend", default="onnxruntime", help="runtime backend for model directories (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -319,32 +410,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="animate the first N scenarios of every planner (BEV with the plan + front camera) into OUT/gifs (default 1)")
 
 
-METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "driving_score", "collisions_per_km", "off_road_s")
+METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "driving_score", "collisions_per_km", "off_road_s",
+           "skipped_share")
 
 
 def run(args: argparse.Namespace) -> int:
     config = LoopConfig(scenarios=args.scenarios, seed=args.seed, duration_s=args.duration_s, reactive=args.reactive)
     planners = {name: load(name, args) for name in args.planners}
-    results: dict[str, list[dict]] = {name: [] for name in planners}
-    cycles = int((config.duration_s - config.takeover_s) * config.plan_hz)
-    with tqdm(total=config.scenarios * cycles * sum(p is not None for p in planners.values()), unit="plan", desc="closed loop") as bar:
+    profiles = FAULT_PROFILES if args.robustness else {"none": FAULT_PROFILES["none"]}
+    rows = [(name, profile) for name, planner in planners.items() for profile in (profiles if planner is not None else ("none",))]
+    label = lambda name, profile: name if profile == "none" else f"{name} [{profile}]"  # noqa: E731
+    results: dict[str, list[dict]] = {label(*row): [] for row in rows}
+    cycles = int(round((config.duration_s - config.takeover_s) * config.plan_hz))
+    with tqdm(total=config.scenarios * cycles * sum(planners[name] is not None for name, _ in rows), unit="plan", desc="closed loop") as bar:
         for index in range(config.scenarios):
             scenarios: dict[tuple[int, int], Scenario] = {}
-            for name, planner in planners.items():
+            for name, profile in rows:
+                planner = planners[name]
                 spec = getattr(planner, "image_spec", None)
                 hw = (spec.height, spec.width) if spec is not None else config.camera_hw
                 if hw not in scenarios:
                     scenarios[hw] = Scenario(config, index, hw)
                 scenario = scenarios[hw]
-                run_ = scenario.reference if planner is None else rollout(scenario, planner, None if config.reactive else scenario.reference, bar)
-                results[name].append({"scenario": index, **score(scenario, run_, scenario.reference)})
-                if index < args.gif:
+                run_ = scenario.reference if planner is None else rollout(
+                    scenario, planner, None if config.reactive else scenario.reference, bar, profiles[profile])
+                result = score(scenario, run_, scenario.reference)
+                result["skipped_share"] = result["failed_cycles"] / max(result["cycles"], 1)
+                results[label(name, profile)].append({"scenario": index, "faults": profile, **result})
+                if index < args.gif and profile == "none":
                     from evodrive_training.closedloop_animation import write_gif
 
-                    label = Path(name).name
-                    write_gif(scenario, run_, args.out / "gifs" / f"{label}-scenario{index}.gif", f"{label}, scenario {index}")
-    summary = {name: {metric: float(np.mean([r[metric] for r in rows])) for metric in METRICS} for name, rows in results.items()}
-    report = {"config": asdict(config), "summary": summary, "per_scenario": results}
+                    short = Path(name).name
+                    write_gif(scenario, run_, args.out / "gifs" / f"{short}-scenario{index}.gif", f"{short}, scenario {index}")
+    summary = {key: {metric: float(np.mean([r[metric] for r in rows_])) for metric in METRICS} for key, rows_ in results.items()}
+    report = {"config": {**asdict(config), "fault_profiles": {k: asdict(v) for k, v in profiles.items()}}, "summary": summary,
+              "per_scenario": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "closedloop.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "closedloop.md").write_text(markdown(report))
