@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import random
 import shutil
-import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -37,6 +33,7 @@ import numpy as np
 from evodrive_ros.core.safe_output import OutputRefused, check_output_dir, mark_output_dir, write_json
 from evodrive_ros.ros.planner_params import default_params_file, load_params_file
 from evodrive_ros.ros.stop_signals import stop_on_signals
+from evodrive_ros.tools.planner_process import isolate_dds, start_planner, stop_planner
 
 OUTPUT_TOPICS = {
     "/planning/path": "nav_msgs/msg/Path",
@@ -84,26 +81,21 @@ def run(args: argparse.Namespace) -> int:
     except OutputRefused as exc:
         print(f"evodrive replay: {exc}", file=sys.stderr)
         return 2
-    start_node = args.model is not None or args.backend == "kinematic"
-    if start_node:
-        os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
-        os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     args.out.mkdir(parents=True, exist_ok=True)
-    planner = _start_planner(args) if start_node else None
+    planner = None
+    if args.model is not None or args.backend == "kinematic":
+        isolate_dds()  # lockstep: a timer tick within every 20 ms of sim time, so each camera frame set gets its cycle
+        rate = 50.0 if args.mode == "lockstep" else args.planning_rate
+        planner = start_planner(args.model, args.backend, rate, args.mode != "realtime", args.out / "planner.log")
     with stop_on_signals() as stop:
         try:
             summary = play(args, out_bag, stop)
         finally:
-            if planner is not None:
-                planner.send_signal(signal.SIGTERM)
-                try:
-                    planner.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    planner.kill()
+            planner_exit_code = stop_planner(planner) if planner is not None else None
     if summary is None:
         return EXIT_INTERRUPTED if stop.is_set() else 1
     if planner is not None:
-        summary["planner_exit_code"] = planner.returncode
+        summary["planner_exit_code"] = planner_exit_code
     write_json(args.out / "summary.json", summary, indent=2)
     print(format_summary(summary))
     if summary["interrupted"]:
@@ -117,19 +109,6 @@ def run(args: argparse.Namespace) -> int:
         if not args.allow_partial:
             return 1
     return 0 if summary["invalid_paths"] == 0 else 1
-
-
-def _start_planner(args: argparse.Namespace) -> subprocess.Popen:
-    # lockstep: a timer tick within every 20 ms of sim time, so each camera frame set gets its cycle
-    rate = 50.0 if args.mode == "lockstep" else args.planning_rate
-    params = [f"backend:={args.backend}", f"planning_rate_hz:={rate}"]
-    if args.model is not None:
-        params.append(f"model_dir:={args.model.resolve()}")
-    if args.mode != "realtime":
-        params.append("use_sim_time:=true")
-    cmd = [sys.executable, "-m", "evodrive_ros.ros.node", "--ros-args", *[x for p in params for x in ("-p", p)]]
-    log = open(args.out / "planner.log", "w", encoding="utf-8")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _message_class(msgtype: str) -> type:
@@ -404,7 +383,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     l2, l2avg, lat = summary["l2_at_m"], summary["l2_avg_up_to_m"], summary["latency_ms"]
     fmt = lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.2f}"  # noqa: E731
     lines = [
-        f"| bag | mode | paths | rate Hz | cycles planned | latency p50 / p99 ms | L2 1s / 2s / 3s m | L2 avg≤1s / 2s / 3s m | invalid |",
+        "| bag | mode | paths | rate Hz | cycles planned | latency p50 / p99 ms | L2 1s / 2s / 3s m | L2 avg≤1s / 2s / 3s m | invalid |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| {Path(summary['bag']).name} | {summary['mode']} | {summary['paths']} | {summary['plan_rate_hz']} | "
         f"{fmt(summary['cycles_planned_fraction'])} | {fmt(lat['p50'])} / {fmt(lat['p99'])} | "

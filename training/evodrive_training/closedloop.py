@@ -5,13 +5,14 @@ synthetic scene fixed by ``--seed`` and its index, so rows of one table are comp
 
 1. the world's expert drives the first ``takeover_s`` seconds, so the odometry history is full;
 2. then, at ``plan_hz``, the six cameras are rendered at the ego's actual pose (straight at the
-   model's input size, JPEG round-tripped as the training images were), the ego state is rebuilt
+   model's input size, JPEG-encoded as the training images were and decoded by the node's decoder), the ego state is rebuilt
    from the simulated odometry by the node's own ``OdometryBuffer``, the route command is read off
    the route ahead, and the planner plans in this process (lockstep: the world waits for it);
 3. ``TrackingController`` (pure pursuit + speed PID, actuator limits) turns the plan into an
    acceleration and a steering angle held for one planning period, and the world advances at its
-   own rate. A failed cycle keeps the last plan while it is at most ``max_plan_age_s`` old, then the
-   car brakes at ``FALLBACK_DECEL``.
+   own rate. A cycle without a plan (the node's skip reasons: missing or corrupt camera, stale
+   odometry, planner busy or refusing, a plan failing ``plan_validation``) keeps the last valid plan
+   while it is at most ``max_plan_age_s`` old, then the car brakes at ``FALLBACK_DECEL``.
 
 Other agents replay the expert run's motion (non-reactive, as NAVSIM) or, with ``--reactive``, keep
 following their IDM models, which see the ego. Scores (``pdm_metrics``): NC, DAC, TTC, comfort and
@@ -21,8 +22,11 @@ route completion (on-road progress / the expert's), at-fault collisions per km, 
 a CARLA-style driving score (route completion × 0.50 per pedestrian, 0.60 per vehicle, 0.65 per
 static-object collision; off-road progress does not count toward completion).
 
-Not yet here (issue 14): ``--through-node`` (plans over DDS from the real node), the robustness
-mode and the CARLA client.
+``--robustness`` drives every planner again under each of ``FAULT_PROFILES`` (faults on the sensor
+path, ``Faults``). ``--gif N`` animates the first N scenarios (``closedloop_animation``).
+
+Not yet here (issue 14): ``--through-node`` (plans over DDS from the real node's process) and the
+CARLA client.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +50,8 @@ from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.preprocessing import decode_image
 from evodrive_ros.core.skip_reasons import SkipReason
 from evodrive_ros.runtime.interface import Planner, PlannerInput
+from evodrive_training import closedloop_node
+from evodrive_training.closedloop_node import NodeLink
 from evodrive_training.synth import SynthConfig
 from evodrive_training.synth.dataset import scene_renderer, scene_world
 from evodrive_training.synth.ground import DRIVABLE
@@ -120,8 +127,9 @@ class Rollout:
     def failed_cycles(self) -> int:
         return sum(self.skipped.values())
 
-    def skip(self, reason: SkipReason) -> None:
-        self.skipped[reason.value] = self.skipped.get(reason.value, 0) + 1
+    def skip(self, reason: SkipReason | str) -> None:
+        key = reason.value if isinstance(reason, SkipReason) else reason
+        self.skipped[key] = self.skipped.get(key, 0) + 1
 
     def record(self, world: World) -> None:
         e, a = world.ego, world.agents
@@ -179,16 +187,17 @@ def route_command(world: World, horizon_s: float = FUTURE_TIMES_S[-1]) -> str:
     return command_from_future(target)
 
 
-def rollout(scenario: Scenario, planner: Planner | None, replay: Rollout | None = None, progress: tqdm | None = None,
+def rollout(scenario: Scenario, planner: Planner | NodeLink | None, replay: Rollout | None = None, progress: tqdm | None = None,
             faults: Faults = Faults()) -> Rollout:
     """Run ``scenario`` with ``planner`` in control after the take-over (None: the expert drives
-    throughout). ``replay``: the expert's rollout whose agents are replayed (non-reactive)."""
+    throughout; a ``NodeLink``: the node process plans). ``replay``: the expert's rollout whose
+    agents are replayed (non-reactive)."""
     config = scenario.config
     world = scenario.world()
     steps = int(round(config.duration_s / scenario.dt))
     plan_every = max(1, int(round(1.0 / (config.plan_hz * scenario.dt))))
     takeover = int(round(config.takeover_s / scenario.dt))
-    cycle = PlanningCycle(scenario, planner, faults) if planner is not None else None
+    cycle = None if planner is None else NodeCycle(scenario, planner) if isinstance(planner, NodeLink) else PlanningCycle(scenario, planner, faults)
     run = Rollout()
     run.record(world)
     control = None
@@ -206,17 +215,38 @@ def rollout(scenario: Scenario, planner: Planner | None, replay: Rollout | None 
     return run
 
 
-class PlanningCycle:
-    """The planner's side of the loop, as the node runs it: odometry in, cameras in, a plan out
-    (or a skip), the controller tracking the last valid plan."""
+class Tracker:
+    """The controller's side: it tracks the last valid plan while that is at most ``max_plan_age_s``
+    old (a skipped cycle changes nothing else), then brakes at ``FALLBACK_DECEL``."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario, self.controller = scenario, TrackingController(ControllerLimits())
+        self.plan: tuple[float, np.ndarray] | None = None  # (input time, world-frame waypoints)
+
+    def adopt(self, plan: tuple[float, np.ndarray], run: Rollout) -> None:
+        self.plan = plan
+        run.plans.append(plan)
+
+    def track(self, world: World, run: Rollout, period_s: float) -> EgoControl:
+        if self.plan is None or world.time - self.plan[0] > self.scenario.config.max_plan_age_s + 1e-9:
+            run.fallback_cycles += 1
+            return EgoControl(accel=-FALLBACK_DECEL if world.ego.speed > 0 else 0.0, steer=world.ego.steer)
+        plan_ego = world_to_ego_xy(self.plan[1], np.array([world.ego.x, world.ego.y]), world.ego.yaw)
+        accel, steer = self.controller.control(plan_ego, world.ego.speed, period_s)
+        return EgoControl(accel=accel, steer=steer)
+
+
+class PlanningCycle(Tracker):
+    """The planner in this process, fed as the node feeds it: odometry into an ``OdometryBuffer``,
+    cameras through the node's JPEG decoder, the node's input checks and plan validation."""
 
     def __init__(self, scenario: Scenario, planner: Planner, faults: Faults):
-        self.scenario, self.planner, self.faults = scenario, planner, faults
+        super().__init__(scenario)
+        self.planner, self.faults = planner, faults
         self.rng = np.random.default_rng([scenario.config.seed, scenario.index, 7])
-        self.buffer, self.controller = OdometryBuffer(), TrackingController(ControllerLimits())
+        self.buffer = OdometryBuffer()
         self.in_transit: list[OdomSample] = []  # odometry not yet delivered (delay)
-        self.plan: tuple[float, np.ndarray] | None = None  # (input time, world-frame waypoints)
-        self.pending: tuple[float, tuple[float, np.ndarray] | None] | None = None  # (arrival time, plan or None) of a slow plan
+        self.pending: tuple[float, tuple[float, np.ndarray]] | None = None  # (arrival time, plan) of a slow plan
 
     def sense(self, world: World) -> None:
         """One odometry sample per world step, with the configured noise, delivered after the delay."""
@@ -232,19 +262,15 @@ class PlanningCycle:
             run.skip(SkipReason.BUSY)
         else:
             if self.pending is not None:
-                self._adopt(self.pending[1], run)
+                self.adopt(self.pending[1], run)
                 self.pending = None
             plan = self._plan(world, run)
             if plan is not None and self.rng.random() < self.faults.latency_spike:
                 self.pending = (world.time + self.faults.spike_s, plan)
                 run.skip(SkipReason.BUSY)
             elif plan is not None:
-                self._adopt(plan, run)
-        return self._track(world, run, period_s)
-
-    def _adopt(self, plan: tuple[float, np.ndarray], run: Rollout) -> None:
-        self.plan = plan
-        run.plans.append(plan)
+                self.adopt(plan, run)
+        return self.track(world, run, period_s)
 
     def _plan(self, world: World, run: Rollout) -> tuple[float, np.ndarray] | None:
         """A new plan from this cycle's inputs, or None (the skip counted)."""
@@ -278,13 +304,50 @@ class PlanningCycle:
             return None
         return world.time, state.ego_to_odom(result.waypoints)
 
-    def _track(self, world: World, run: Rollout, period_s: float) -> EgoControl:
-        if self.plan is None or world.time - self.plan[0] > self.scenario.config.max_plan_age_s + 1e-9:
-            run.fallback_cycles += 1
-            return EgoControl(accel=-FALLBACK_DECEL if world.ego.speed > 0 else 0.0, steer=world.ego.steer)
-        plan_ego = world_to_ego_xy(self.plan[1], np.array([world.ego.x, world.ego.y]), world.ego.yaw)
-        accel, steer = self.controller.control(plan_ego, world.ego.speed, period_s)
-        return EgoControl(accel=accel, steer=steer)
+
+class NodeCycle(Tracker):
+    """The loop's side of one scenario driven by the node: publish, take the node's plans, track them."""
+
+    def __init__(self, scenario: Scenario, link: NodeLink):
+        super().__init__(scenario)
+        self.link = link
+        self.offset_s = closedloop_node.START_S + scenario.index * closedloop_node.SCENARIO_SPACING_S if link.lockstep else None  # realtime: set at the first step
+        self.last_stamp = -np.inf
+
+    def _stamp(self, world: World) -> float:
+        if self.offset_s is None:
+            self.offset_s = time.time() - world.time
+        return self.offset_s + world.time
+
+    def sense(self, world: World) -> None:
+        """Odometry at every world step; realtime: the world first waits for the wall clock."""
+        stamp = self._stamp(world)
+        if not self.link.lockstep:
+            time.sleep(max(0.0, stamp - time.time()))
+        self.link.tick(stamp)
+        e = world.ego
+        self.link.publish_odometry(stamp, e.x, e.y, e.yaw, e.speed, e.yaw_rate)
+
+    def plan_and_control(self, world: World, run: Rollout, period_s: float) -> EgoControl:
+        run.cycles += 1
+        stamp = self._stamp(world)
+        if self.link.lockstep:
+            time.sleep(closedloop_node.ODOMETRY_SETTLE_S)
+            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(world))
+            waypoints = self.link.plan_for(stamp)
+            if waypoints is None:
+                run.skip("no_plan_from_node")
+            else:
+                self.adopt((world.time, waypoints), run)
+        else:
+            newest = self.link.plan_since(self.last_stamp)  # what arrived during the last period
+            if newest is None:
+                run.skip("no_new_plan_from_node")
+            else:
+                self.last_stamp = newest[0]
+                self.adopt((newest[0] - self.offset_s, newest[1]), run)
+            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(world))
+        return self.track(world, run, period_s)
 
 
 # --- scoring -----------------------------------------------------------------------------------
@@ -374,7 +437,8 @@ class EgoMlpPlanner:
 
 
 def load(name: str, args: argparse.Namespace) -> Planner | None:
-    """A planner by name: ``expert`` (None: the world drives), ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a model directory."""
+    """A planner by name: ``expert`` (None: the world drives), ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a
+    model directory (in this process, or with ``--through-node`` the node process)."""
     from evodrive_ros.core.kinematic_prediction import KINEMATIC_MODELS
     from evodrive_ros.runtime.kinematic import KinematicPlanner
 
@@ -385,7 +449,9 @@ def load(name: str, args: argparse.Namespace) -> Planner | None:
     if name == "ego-mlp":
         if args.train_samples is None:
             raise SystemExit("evodrive closedloop: ego-mlp needs --train-samples (a cached split to fit it on)")
-        return EgoMlpPlanner(args.train_samples, seed=args.seed)
+        return EgoMlpPlanner(args.train_samples)  # seed 0, as in the ablation's first seed
+    if args.through_node:
+        return NodeLink(Path(name), args.backend, args.out / "node" / f"{Path(name).name}.log", args.lockstep)
     from evodrive_ros.runtime.loader import load_planner
 
     return load_planner(name, args.backend, threads=args.threads)
@@ -402,6 +468,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reactive", action="store_true", help="other agents react to the ego (IDM) instead of replaying the expert run")
     parser.add_argument("--robustness", action="store_true",
                         help=f"also drive every planner under each fault profile ({', '.join(p for p in FAULT_PROFILES if p != 'none')})")
+    parser.add_argument("--through-node", action="store_true",
+                        help="the model directory plans in the real evodrive_planner node (separate process, DDS topics of config/planner.yaml)")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="with --through-node: the world waits for each plan on /clock (default: real time, the node's latency acts)")
     parser.add_argument("--train-samples", type=Path, help="cached split the ego-mlp baseline is fitted on")
     parser.add_argument("--backend", default="onnxruntime", help="runtime backend for model directories (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -416,7 +486,21 @@ METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "dri
 
 def run(args: argparse.Namespace) -> int:
     config = LoopConfig(scenarios=args.scenarios, seed=args.seed, duration_s=args.duration_s, reactive=args.reactive)
+    if args.through_node:
+        models = [name for name in args.planners if Path(name).is_dir()]
+        if len(models) != 1 or args.robustness:
+            print("evodrive closedloop: --through-node drives exactly one model directory (one node on the topics), without --robustness")
+            return 2
     planners = {name: load(name, args) for name in args.planners}
+    try:
+        return _drive(args, config, planners)
+    finally:
+        for planner in planners.values():
+            if isinstance(planner, NodeLink):
+                planner.close()
+
+
+def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
     profiles = FAULT_PROFILES if args.robustness else {"none": FAULT_PROFILES["none"]}
     rows = [(name, profile) for name, planner in planners.items() for profile in (profiles if planner is not None else ("none",))]
     label = lambda name, profile: name if profile == "none" else f"{name} [{profile}]"  # noqa: E731
@@ -443,7 +527,8 @@ def run(args: argparse.Namespace) -> int:
                     short = Path(name).name
                     write_gif(scenario, run_, args.out / "gifs" / f"{short}-scenario{index}.gif", f"{short}, scenario {index}")
     summary = {key: {metric: float(np.mean([r[metric] for r in rows_])) for metric in METRICS} for key, rows_ in results.items()}
-    report = {"config": {**asdict(config), "fault_profiles": {k: asdict(v) for k, v in profiles.items()}}, "summary": summary,
+    report = {"config": {**asdict(config), "fault_profiles": {k: asdict(v) for k, v in profiles.items()},
+                         "through_node": args.through_node, "lockstep": args.lockstep}, "summary": summary,
               "per_scenario": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "closedloop.json").write_text(json.dumps(report, indent=1) + "\n")
