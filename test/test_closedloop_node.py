@@ -48,3 +48,18 @@ def test_realtime_through_the_node_uses_plans_after_they_arrive(scenario, tmp_pa
     frame_times = np.arange(20) * 0.1 + 2.0
     # every plan used comes from the frames of an earlier cycle: never from the last cycle's, never from the same cycle's
     assert all(np.min(np.abs(frame_times[:-1] - t)) < 1e-6 for t, _ in run.plans)
+
+
+def test_command_reports_the_nodes_latency_and_refuses_two_nodes(tmp_path):
+    import json
+
+    from evodrive_ros.cli import main
+
+    out = tmp_path / "cl"
+    assert main(["closedloop", str(MODEL), "cv", "--through-node", "--lockstep", "--scenarios", "1", "--duration-s", "4",
+                 "--gif", "0", "--out", str(out)]) == 0
+    report = json.loads((out / "closedloop.json").read_text())
+    latency = report["node_latency_ms"][str(MODEL)]
+    assert report["config"]["through_node"] and latency["n"] == 20 and 0 < latency["p50"] <= latency["p99"]
+    assert "planned in the evodrive_planner node" in (out / "closedloop.md").read_text()
+    assert main(["closedloop", str(MODEL), str(MODEL), "--through-node", "--out", str(out)]) == 2

@@ -501,6 +501,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
+    started = time.perf_counter()
     profiles = FAULT_PROFILES if args.robustness else {"none": FAULT_PROFILES["none"]}
     rows = [(name, profile) for name, planner in planners.items() for profile in (profiles if planner is not None else ("none",))]
     label = lambda name, profile: name if profile == "none" else f"{name} [{profile}]"  # noqa: E731
@@ -528,7 +529,9 @@ def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
                     write_gif(scenario, run_, args.out / "gifs" / f"{short}-scenario{index}.gif", f"{short}, scenario {index}")
     summary = {key: {metric: float(np.mean([r[metric] for r in rows_])) for metric in METRICS} for key, rows_ in results.items()}
     report = {"config": {**asdict(config), "fault_profiles": {k: asdict(v) for k, v in profiles.items()},
-                         "through_node": args.through_node, "lockstep": args.lockstep}, "summary": summary,
+                         "through_node": args.through_node, "lockstep": args.lockstep,
+                         "wall_minutes": round((time.perf_counter() - started) / 60, 2)}, "summary": summary,
+              "node_latency_ms": {name: p.latency_summary() for name, p in planners.items() if isinstance(p, NodeLink)},
               "per_scenario": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "closedloop.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -541,8 +544,12 @@ def markdown(report: dict) -> str:
     config = report["config"]
     lines = [f"# Closed loop on the synthetic world: {config['scenarios']} scenarios (seed {config['seed']}), "
              f"{config['duration_s'] - config['takeover_s']:g} s each under the planner, "
-             f"{'reactive' if config['reactive'] else 'non-reactive'} agents", "",
+             f"{'reactive' if config['reactive'] else 'non-reactive'} agents; wall {config['wall_minutes']} min", "",
              "| planner | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
     for name, summary in report["summary"].items():
         lines.append(f"| {name} | " + " | ".join(f"{summary[m]:.3f}" for m in METRICS) + " |")
+    for name, latency in report["node_latency_ms"].items():
+        mode = "lockstep: inference off the world's clock" if config["lockstep"] else "real time: acting on the car"
+        lines.append(f"\n{name} planned in the evodrive_planner node ({mode}); its end-to-end latency over {latency['n']} plans: "
+                     + (f"p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms, max {latency['max']:.1f} ms" if latency["n"] else "none received"))
     return "\n".join(lines) + "\n"

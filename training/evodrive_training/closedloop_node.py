@@ -31,6 +31,7 @@ from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.ros.planner_params import default_params_file, load_params_file
 from evodrive_ros.tools.planner_process import isolate_dds, start_planner, stop_planner
 
+LATENCY_TOPIC = "/evodrive_planner/latency_ms"
 SCENARIO_SPACING_S = 1000.0
 START_S = 100.0
 PLAN_WAIT_S = 10.0  # lockstep: wall seconds to wait for one plan before counting the cycle as skipped
@@ -51,7 +52,7 @@ class NodeLink:
         from rclpy.signals import SignalHandlerOptions
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import CompressedImage
-        from std_msgs.msg import String
+        from std_msgs.msg import Float64, String
 
         self.model_id = f"node:{Path(model_dir).name}"
         self.image_spec: ImageSpec = read_manifest(model_dir).image
@@ -68,8 +69,11 @@ class NodeLink:
         self.command = self.node.create_publisher(String, params["command_topic"], reliable)
         self.clock = self.node.create_publisher(Clock, "/clock", 10)
         self.paths: list[tuple[float, np.ndarray]] = []  # (stamp s, (6, 2) odom-frame waypoints), as received
+        self.latency_ms: list[float] = []  # the node's own end-to-end latency (frame stamp -> Path published), per plan
         self._lock = threading.Lock()
         self.node.create_subscription(PathMsg, params["path_topic"], self._on_path, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        self.node.create_subscription(Float64, LATENCY_TOPIC, lambda msg: self.latency_ms.append(msg.data),
+                                      QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
         self._spinner = threading.Thread(target=self._executor.spin, name="evodrive_closedloop_paths", daemon=True)
@@ -137,6 +141,12 @@ class NodeLink:
         with self._lock:
             newest = max(self.paths, key=lambda p: p[0], default=None)
         return newest if newest is not None and newest[0] > after_s else None
+
+    def latency_summary(self) -> dict[str, float]:
+        values = np.asarray(self.latency_ms)
+        if not values.size:
+            return {"n": 0}
+        return {"n": int(values.size), "p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99)), "max": float(values.max())}
 
     def close(self) -> int:
         import rclpy
