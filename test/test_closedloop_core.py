@@ -125,3 +125,46 @@ def test_savgol_derivative_is_exact_on_quadratics_and_smooths_noise():
     noisy = position + np.random.default_rng(0).normal(0.0, 0.02, len(t))  # 2 cm of pose noise
     raw_accel = np.gradient(np.gradient(noisy, DT), DT)
     assert np.abs(savgol_derivative(noisy, DT, 2) + 3.0).max() < 0.5 * np.abs(raw_accel + 3.0).max()
+
+
+def test_route_progress_and_command():
+    from evodrive_ros.closedloop.route import Route
+
+    straight_then_left = np.vstack([np.stack([np.arange(0, 30.0), np.zeros(30)], 1), np.stack([np.full(20, 29.0), np.arange(1, 21.0)], 1)])
+    route = Route(straight_then_left)
+    assert route.length == pytest.approx(29.0 + 20.0) and route.progress(np.array([10.2, 0.3])) == pytest.approx(10.0)
+    assert route.command(0.0, np.zeros(2), 0.0, speed=1.0) == "FORWARD"  # 3 m ahead, still straight
+    assert route.command(20.0, np.array([20.0, 0.0]), 0.0, speed=5.0) == "LEFT"  # 15 m ahead: 6 m up the left branch
+    corners = np.array([[0, 0], [10, 0], [10, 10], [0, 10], [0, 0.5], [10, 0.5]], dtype=float)
+    loop = Route(np.vstack([np.linspace(a, b, 21)[:-1] for a, b in zip(corners[:-1], corners[1:])]))  # points every 0.5 m
+    assert loop.progress(np.array([5.0, 0.4]), last_s=40.0) == pytest.approx(44.5)  # the second pass, not the first (5.0)
+
+
+def test_carla_frames_mirror_y_and_mount_the_rig():
+    from evodrive_ros.closedloop import carla_frames as cf
+
+    assert np.allclose(cf.location_to_ros(1.0, 2.0, 3.0), [1.0, -2.0, 3.0])
+    assert np.allclose(cf.rotation_to_ros(0.0, 10.0, 90.0), [0.0, -np.radians(10.0), -np.pi / 2])  # CARLA yaw 90: facing our -y
+    for values in [(5.0, -3.0, 1.0), (-7.0, 0.5, 2.0)]:
+        assert np.allclose(cf.location_to_ros(*cf.location_from_ros(*values)), values)
+    assert np.allclose(cf.rotation_to_ros(*cf.rotation_from_ros(0.1, -0.2, 2.5)), [0.1, -0.2, 2.5])
+
+    yaw = np.radians(55.0)  # our front-left camera: level, 55 deg to the left, 1.5 m up
+    optical = np.stack([[np.sin(yaw), -np.cos(yaw), 0.0], [0.0, 0.0, -1.0], [np.cos(yaw), np.sin(yaw), 0.0]], axis=1)
+    location, rotation = cf.camera_mount(np.array([1.52, 0.495, 1.51]), optical, origin_offset_x=1.3)
+    assert np.allclose(location, [0.22, -0.495, 1.51]) and np.allclose(rotation, [0.0, 0.0, -55.0], atol=1e-9)
+    assert cf.horizontal_fov_deg(1600, 800.0) == pytest.approx(90.0)
+
+
+def test_carla_frames_agree_with_the_carla_package():
+    carla = pytest.importorskip("carla")
+    from evodrive_ros.closedloop import carla_frames as cf
+
+    rotation = carla.Rotation(pitch=10.0, yaw=120.0, roll=0.0)
+    forward = rotation.get_forward_vector()  # CARLA's own maths, in its left-handed frame
+    roll, pitch, yaw = cf.rotation_to_ros(rotation.roll, rotation.pitch, rotation.yaw)
+    ours = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)])
+    assert np.allclose(cf.location_to_ros(forward.x, forward.y, forward.z), ours, atol=1e-6)
+    moved = carla.Transform(carla.Location(x=1.0, y=2.0, z=0.0), rotation).transform(carla.Location(x=1.0, y=0.0, z=0.0))
+    expected = cf.location_to_ros(1.0, 2.0, 0.0) + ours
+    assert np.allclose(cf.location_to_ros(moved.x, moved.y, moved.z), expected, atol=1e-5)

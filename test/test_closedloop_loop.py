@@ -42,7 +42,7 @@ def test_the_expert_is_the_ceiling_and_deterministic(scenario):
     assert result["pdms"] == 1.0 and result["ep"] == 1.0 and result["route_completion"] == 1.0
     again = Scenario(CONFIG, 0, CONFIG.camera_hw).reference
     assert np.array_equal(np.asarray(again.ego), np.asarray(scenario.reference.ego))
-    assert route_command(scenario.world()) in ("LEFT", "RIGHT", "FORWARD")
+    assert route_command(scenario, scenario.world()) in ("LEFT", "RIGHT", "FORWARD")
 
 
 def test_the_plan_moves_the_car_and_agents_replay_the_expert_run(scenario):

@@ -43,7 +43,8 @@ from tqdm import tqdm
 
 from evodrive_ros.closedloop import pdm_metrics
 from evodrive_ros.closedloop.controller import ControllerLimits, TrackingController
-from evodrive_ros.core.conventions import CAMERAS, COMMANDS, FUTURE_TIMES_S, command_from_future
+from evodrive_ros.closedloop.route import Route
+from evodrive_ros.core.conventions import CAMERAS, COMMANDS
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
 from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_ros.core.plan_validation import plan_error
@@ -155,6 +156,7 @@ class Scenario:
                                     np.where(agents.kind == PEDESTRIAN, pdm_metrics.PEDESTRIAN, pdm_metrics.VEHICLE))
         self.agent_sizes = agents.size[:, :2].copy()
         self.agents = agents  # kinds, sizes and colours (never stepped: rollouts build their own worlds)
+        self.route = Route(world.layout.ego_lane)
         self.reference = rollout(self, None)
 
     def world(self) -> World:
@@ -179,12 +181,9 @@ class Scenario:
         return [self.renderer.encode(image) for image, _ in self.renderer.render(np.array([world.ego.x, world.ego.y, world.ego.yaw]), parts)]
 
 
-def route_command(world: World, horizon_s: float = FUTURE_TIMES_S[-1]) -> str:
-    """The dataset's command rule applied to the route point the ego would reach in 3 s at its speed."""
-    ahead = world.ego_s + max(world.ego.speed * horizon_s, 1.0)
-    x, y, _ = world.route.pose(np.array([0]), np.array([ahead]))
-    target = world_to_ego_xy(np.array([[x[0], y[0]]]), np.array([world.ego.x, world.ego.y]), world.ego.yaw)
-    return command_from_future(target)
+def route_command(scenario: Scenario, world: World) -> str:
+    """The route command of the car's current state (``Route.command``: the dataset's rule on the route ahead)."""
+    return scenario.route.command(world.ego_s, np.array([world.ego.x, world.ego.y]), world.ego.yaw, world.ego.speed)
 
 
 def rollout(scenario: Scenario, planner: Planner | NodeLink | None, replay: Rollout | None = None, progress: tqdm | None = None,
@@ -294,7 +293,7 @@ class PlanningCycle(Tracker):
                 run.skip(SkipReason.CORRUPT_IMAGE)
                 return None
         state = self.buffer.ego_state(world.time)
-        result = self.planner.plan(PlannerInput(images, state.history_xy, state.dynamics, route_command(world), state.history_valid))
+        result = self.planner.plan(PlannerInput(images, state.history_xy, state.dynamics, route_command(self.scenario, world), state.history_valid))
         if not result.ok:
             run.skip(SkipReason.PLANNER_REFUSED)
             return None
@@ -333,7 +332,7 @@ class NodeCycle(Tracker):
         stamp = self._stamp(world)
         if self.link.lockstep:
             time.sleep(closedloop_node.ODOMETRY_SETTLE_S)
-            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(world))
+            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(self.scenario, world))
             waypoints = self.link.plan_for(stamp)
             if waypoints is None:
                 run.skip("no_plan_from_node")
@@ -346,7 +345,7 @@ class NodeCycle(Tracker):
             else:
                 self.last_stamp = newest[0]
                 self.adopt((newest[0] - self.offset_s, newest[1]), run)
-            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(world))
+            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(self.scenario, world))
         return self.track(world, run, period_s)
 
 
