@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS, FUTURE_TIMES_S, WHEELBASE_M, bicycle_yaw_rate
-from evodrive_ros.core.frames import wrap_angle
+from evodrive_ros.core.frames import world_to_ego_xy, wrap_angle
 
 def bicycle_step(x: float, y: float, yaw: float, speed: float, accel: float, steer: float, dt: float) -> tuple[float, float, float, float]:
     """One explicit Euler step of a rear-axle kinematic bicycle (no reversing): (x, y, yaw, speed)."""
@@ -73,6 +73,31 @@ class TrackingController:
         steer = float(np.clip(steer, self._steer - self.limits.max_steer_rate * dt, self._steer + self.limits.max_steer_rate * dt))
         self._accel, self._steer = accel, steer
         return accel, steer
+
+
+@dataclass
+class PlanFollower:
+    """The policy for cycles that bring no plan (skipped, busy, refused): the last valid plan is
+    tracked while it is at most ``max_plan_age_s`` old, then the car brakes at ``fallback_decel``
+    holding its steering. Plans are kept in the world frame and re-expressed in the car's current
+    frame at every control step."""
+
+    max_plan_age_s: float = 0.5
+    fallback_decel: float = 4.0
+    controller: TrackingController = field(default_factory=TrackingController)
+    plan: tuple[float, np.ndarray] | None = None  # (time of the plan's inputs, (6, 2) world-frame waypoints)
+
+    def adopt(self, time_s: float, waypoints_world: np.ndarray) -> None:
+        self.plan = (float(time_s), np.asarray(waypoints_world, dtype=np.float64))
+
+    def fresh(self, time_s: float) -> bool:
+        return self.plan is not None and time_s - self.plan[0] <= self.max_plan_age_s + 1e-9
+
+    def control(self, time_s: float, ego_xy: np.ndarray, ego_yaw: float, speed: float, steer: float, dt: float) -> tuple[float, float]:
+        """(acceleration, road-wheel angle) now; braking with the current steering when no plan is fresh."""
+        if not self.fresh(time_s):
+            return (-self.fallback_decel if speed > 0 else 0.0), steer
+        return self.controller.control(world_to_ego_xy(self.plan[1], np.asarray(ego_xy)[:2], ego_yaw), speed, dt)
 
 
 def _plan_speed(path: np.ndarray, times: np.ndarray, at_s: float) -> float:

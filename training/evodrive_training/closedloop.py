@@ -42,11 +42,10 @@ import numpy as np
 from tqdm import tqdm
 
 from evodrive_ros.closedloop import pdm_metrics
-from evodrive_ros.closedloop.controller import ControllerLimits, TrackingController
+from evodrive_ros.closedloop.controller import ControllerLimits, PlanFollower, TrackingController
 from evodrive_ros.closedloop.route import Route
 from evodrive_ros.core.conventions import CAMERAS, COMMANDS
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
-from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.preprocessing import decode_image
 from evodrive_ros.core.skip_reasons import SkipReason
@@ -215,23 +214,21 @@ def rollout(scenario: Scenario, planner: Planner | NodeLink | None, replay: Roll
 
 
 class Tracker:
-    """The controller's side: it tracks the last valid plan while that is at most ``max_plan_age_s``
-    old (a skipped cycle changes nothing else), then brakes at ``FALLBACK_DECEL``."""
+    """The controller's side of a cycle: ``PlanFollower`` (the last valid plan while fresh, else braking)."""
 
     def __init__(self, scenario: Scenario):
-        self.scenario, self.controller = scenario, TrackingController(ControllerLimits())
-        self.plan: tuple[float, np.ndarray] | None = None  # (input time, world-frame waypoints)
+        self.scenario = scenario
+        self.follower = PlanFollower(scenario.config.max_plan_age_s, FALLBACK_DECEL, TrackingController(ControllerLimits()))
 
     def adopt(self, plan: tuple[float, np.ndarray], run: Rollout) -> None:
-        self.plan = plan
+        self.follower.adopt(*plan)
         run.plans.append(plan)
 
     def track(self, world: World, run: Rollout, period_s: float) -> EgoControl:
-        if self.plan is None or world.time - self.plan[0] > self.scenario.config.max_plan_age_s + 1e-9:
+        e = world.ego
+        if not self.follower.fresh(world.time):
             run.fallback_cycles += 1
-            return EgoControl(accel=-FALLBACK_DECEL if world.ego.speed > 0 else 0.0, steer=world.ego.steer)
-        plan_ego = world_to_ego_xy(self.plan[1], np.array([world.ego.x, world.ego.y]), world.ego.yaw)
-        accel, steer = self.controller.control(plan_ego, world.ego.speed, period_s)
+        accel, steer = self.follower.control(world.time, np.array([e.x, e.y]), e.yaw, e.speed, e.steer, period_s)
         return EgoControl(accel=accel, steer=steer)
 
 
