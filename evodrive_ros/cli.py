@@ -37,6 +37,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("predict", "evodrive_training.predict_cli", "run a trained model on a split and write a predictions file", "training"),
     Subcommand("export", "evodrive_training.export.cli", "export a checkpoint to an ONNX model directory", "training"),
     Subcommand("closedloop", "evodrive_training.closedloop", "drive the synthetic world with planners in control: PDMS and driving score", "training"),
+    Subcommand("carla", "evodrive_training.carla_client", "drive a CARLA 0.9.16 server's vehicle with the planner (needs requirements/carla.txt)", "training"),
     Subcommand("bench", "evodrive_ros.runtime.bench", "per-stage latency of a model directory on every available backend", "runtime"),
     Subcommand("replay", "evodrive_ros.tools.replay", "replay a rosbag2 through the planner node and score the plans", "tools"),
     Subcommand("demo", "evodrive_ros.tools.demo", "the main job: a synthetic drive replayed through the real node", "training"),
