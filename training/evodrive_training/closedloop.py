@@ -157,6 +157,7 @@ class Scenario:
         self.agents = agents  # kinds, sizes and colours (never stepped: rollouts build their own worlds)
         self.route = Route(world.layout.ego_lane)
         self.reference = rollout(self, None)
+        self.situation = situation(world.layout, np.asarray(self.reference.ego)[int(round(config.takeover_s / self.dt)):, :2])
 
     def world(self) -> World:
         return scene_world(self.synth, self.config.seed, self.index)
@@ -178,6 +179,21 @@ class Scenario:
         pose = np.stack([world.agent_x, world.agent_y, world.agent_yaw, world.agents.speed], axis=1)
         parts = Parts.concat([agent_parts(world.agents, pose, world.agents.active), self.scenery])
         return [self.renderer.encode(image) for image, _ in self.renderer.render(np.array([world.ego.x, world.ego.y, world.ego.yaw]), parts)]
+
+
+SITUATIONS = ("junction turn", "junction straight", "no junction")
+
+
+def situation(layout, path_xy: np.ndarray) -> str:
+    """What the expert's path under control crosses: a junction where the route turns, one it goes
+    straight through, or none (a road that may still curve)."""
+    found = "no junction"
+    for junction, maneuver in zip(layout.intersections, layout.maneuvers):
+        if np.min(np.abs(path_xy - junction.center).max(axis=1)) < junction.size / 2:
+            if maneuver in ("LEFT", "RIGHT"):
+                return "junction turn"
+            found = "junction straight"
+    return found
 
 
 def route_command(scenario: Scenario, world: World) -> str:
@@ -517,7 +533,7 @@ def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
                     scenario, planner, None if config.reactive else scenario.reference, bar, profiles[profile])
                 result = score(scenario, run_, scenario.reference)
                 result["skipped_share"] = result["failed_cycles"] / max(result["cycles"], 1)
-                results[label(name, profile)].append({"scenario": index, "faults": profile, **result})
+                results[label(name, profile)].append({"scenario": index, "situation": scenario.situation, "faults": profile, **result})
                 if index < args.gif and profile == "none":
                     from evodrive_training.closedloop_animation import write_gif
 
@@ -544,6 +560,13 @@ def markdown(report: dict) -> str:
              "| planner | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
     for name, summary in report["summary"].items():
         lines.append(f"| {name} | " + " | ".join(f"{summary[m]:.3f}" for m in METRICS) + " |")
+    counts = {s: sum(r["situation"] == s for r in next(iter(report["per_scenario"].values()))) for s in SITUATIONS}
+    lines += ["", "PDMS by what the route does while the planner drives (scenarios: "
+              + ", ".join(f"{s} {n}" for s, n in counts.items()) + "):", "",
+              "| planner | " + " | ".join(SITUATIONS) + " |", "|---|" + "---|" * len(SITUATIONS)]
+    for name, rows in report["per_scenario"].items():
+        cells = [f"{np.mean([r['pdms'] for r in rows if r['situation'] == s]):.3f}" if counts[s] else "–" for s in SITUATIONS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, latency in report["node_latency_ms"].items():
         mode = "lockstep: inference off the world's clock" if config["lockstep"] else "real time: acting on the car"
         lines.append(f"\n{name} planned in the evodrive_planner node ({mode}); its end-to-end latency over {latency['n']} plans: "
