@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 venv: $(STAMP)
 
-$(STAMP): requirements/runtime.txt requirements/tools.txt requirements/training.txt requirements/multi-gpu.txt requirements/test.txt setup.py training/pyproject.toml
+$(STAMP): requirements/runtime.txt requirements/tools.txt requirements/training.txt requirements/multi-gpu.txt requirements/carla.txt requirements/test.txt setup.py training/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements/test.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e . -e training
