@@ -397,8 +397,10 @@ def markdown(result: dict) -> str:
         "",
         f"`evodrive ablation`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
         f"{config['val_scenes']} val scenes (seed {config['val_seed']}), cameras {config['camera_hw'][0]}x{config['camera_hw'][1]}; "
+        f"codec {config['codec']}, answer-number dropout {config['answer_number_dropout']}; language warm-up "
+        f"{config['warmup_epochs']} epochs text-only at batch {config['warmup_batch']} (teacher and students start from it); "
         f"teacher {config['teacher_epochs']} epochs, every student {config['student_epochs']} epochs, batch {config['batch_size']}; "
-        f"seeds {config['seeds']} (mean ± std over seeds; the pretrained model and the oracle teacher are built once and shared); "
+        f"seeds {config['seeds']} (mean ± population std over seeds; the pretrained model, the warm-up and the oracle teacher are built once and shared); "
         f"stage minutes: shared {config['shared_minutes']}, per seed {config['minutes_per_seed']} (students two at a time, one thread each); "
         f"wall {config['wall_minutes_this_run']} min for the run that finished it. "
         "L2 in m, collision in %; unparsed predictions count as zero motion (total over seeds); "
