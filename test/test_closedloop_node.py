@@ -12,7 +12,7 @@ pytest.importorskip("rclpy")
 
 from evodrive_ros.runtime.loader import load_planner  # noqa: E402
 from evodrive_training.closedloop import LoopConfig, Scenario, rollout  # noqa: E402
-from evodrive_training.closedloop_node import NodeLink  # noqa: E402
+from evodrive_training.closedloop_node import NodeLink, ros_time  # noqa: E402
 
 MODEL = Path("models/evodrive-tiny")
 
@@ -21,6 +21,13 @@ MODEL = Path("models/evodrive-tiny")
 def scenario():
     config = LoopConfig(scenarios=1, duration_s=4.0)
     return Scenario(config, 0, config.camera_hw)
+
+
+def test_stamps_round_to_the_nanosecond_once():
+    # 100 s + 5.0 s of float steps is 104.99999999999998: it must stamp 105 s (it once stamped 104 s,
+    # and the plan of every whole second never matched its frames)
+    assert (ros_time(100.0 + sum([0.02] * 250)).sec, ros_time(100.0 + sum([0.02] * 250)).nanosec) == (105, 0)
+    assert (ros_time(2.5).sec, ros_time(2.5).nanosec) == (2, 500_000_000)
 
 
 def _through_node(scenario, log: Path, lockstep: bool):

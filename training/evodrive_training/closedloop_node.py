@@ -39,6 +39,16 @@ READY_WAIT_S = 60.0  # the node loads its model before it subscribes
 # Lockstep: topics are not ordered with each other; the frames of an instant are published this long
 # after its odometry so the node has it, as on a vehicle where odometry (50 Hz) runs ahead of images.
 ODOMETRY_SETTLE_S = 0.01
+LOCKSTEP_CLOCK_LEAD_S = 0.09  # how far /clock may run ahead of a frame set while its plan is awaited (< the 0.1 s period)
+
+
+def ros_time(t_s: float):
+    """Seconds -> ``builtin_interfaces/Time``, rounded once to the nanosecond (104.99999999999998 s
+    is 105 s, not 104 s + 1e9 ns wrapped to 104 s)."""
+    from builtin_interfaces.msg import Time
+
+    ns = int(round(t_s * 1e9))
+    return Time(sec=ns // 10**9, nanosec=ns % 10**9)
 
 
 class NodeLink:
@@ -96,20 +106,15 @@ class NodeLink:
         with self._lock:
             self.paths.append((stamp, np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses])))
 
-    def _stamp(self, t_s: float):
-        from builtin_interfaces.msg import Time
-
-        return Time(sec=int(t_s), nanosec=int(round((t_s - int(t_s)) * 1e9)) % 10**9)
-
     def tick(self, t_s: float) -> None:
         """Lockstep: ``/clock`` to ``t_s`` (never backwards)."""
         if self.lockstep and t_s > self._clock_s:
             self._clock_s = t_s
-            self.clock.publish(self._clock_type(clock=self._stamp(t_s)))
+            self.clock.publish(self._clock_type(clock=ros_time(t_s)))
 
     def publish_odometry(self, t_s: float, x: float, y: float, yaw: float, speed: float, yaw_rate: float) -> None:
         msg = self._odometry_type()
-        msg.header.stamp, msg.header.frame_id, msg.child_frame_id = self._stamp(t_s), "odom", "base_link"
+        msg.header.stamp, msg.header.frame_id, msg.child_frame_id = ros_time(t_s), "odom", "base_link"
         msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)
         msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
         msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(speed), float(yaw_rate)
@@ -119,21 +124,25 @@ class NodeLink:
         self.command.publish(self._string_type(data=command))
         for name, data in zip(CAMERAS, jpegs):
             msg = self._image_type()
-            msg.header.stamp, msg.header.frame_id, msg.format = self._stamp(t_s), name, "jpeg"
+            msg.header.stamp, msg.header.frame_id, msg.format = ros_time(t_s), name, "jpeg"
             msg.data = data
             self.cameras[name].publish(msg)
 
     def plan_for(self, t_s: float) -> np.ndarray | None:
-        """Lockstep: advance ``/clock`` until the plan of the frame set stamped ``t_s`` arrives (None: it did not)."""
+        """Lockstep: advance ``/clock`` until the plan of the frame set stamped ``t_s`` arrives (None: it did not).
+
+        The clock moves at most as fast as the wall clock (5 ms per 5 ms) and stops short of the next
+        frame set: the node's planning timer runs on ``/clock`` and its stall check and rate limit on
+        the wall clock, so a set its event path refused is planned by a later timer tick."""
         deadline, clock = time.monotonic() + PLAN_WAIT_S, t_s
         while time.monotonic() < deadline:
             found = self.plan_since(t_s - 1e-6)
             if found is not None and abs(found[0] - t_s) < 1e-6:
                 return found[1]
-            if clock < t_s + 0.06:
+            if clock < t_s + LOCKSTEP_CLOCK_LEAD_S:
                 clock += 0.005
                 self.tick(clock)
-            time.sleep(0.002)
+            time.sleep(0.005)
         return None
 
     def plan_since(self, after_s: float) -> tuple[float, np.ndarray] | None:
