@@ -519,6 +519,8 @@ def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
     label = lambda name, profile: name if profile == "none" else f"{name} [{profile}]"  # noqa: E731
     results: dict[str, list[dict]] = {label(*row): [] for row in rows}
     cycles = int(round((config.duration_s - config.takeover_s) * config.plan_hz))
+    names = [Path(name).name for name in planners]  # file names of the animations: the folder's name, the whole path where two share it
+    short = {name: Path(name).name if names.count(Path(name).name) == 1 else name.strip("/").replace("/", "_") for name in planners}
     with tqdm(total=config.scenarios * cycles * sum(planners[name] is not None for name, _ in rows), unit="plan", desc="closed loop") as bar:
         for index in range(config.scenarios):
             scenarios: dict[tuple[int, int], Scenario] = {}
@@ -537,8 +539,7 @@ def _drive(args: argparse.Namespace, config: LoopConfig, planners: dict) -> int:
                 if index < args.gif and profile == "none":
                     from evodrive_training.closedloop_animation import write_gif
 
-                    short = Path(name).name
-                    write_gif(scenario, run_, args.out / "gifs" / f"{short}-scenario{index}.gif", f"{short}, scenario {index}")
+                    write_gif(scenario, run_, args.out / "gifs" / f"{short[name]}-scenario{index}.gif", f"{short[name]}, scenario {index}")
     summary = {key: {metric: float(np.mean([r[metric] for r in rows_])) for metric in METRICS} for key, rows_ in results.items()}
     report = {"config": {**asdict(config), "fault_profiles": {k: asdict(v) for k, v in profiles.items()},
                          "through_node": args.through_node, "lockstep": args.lockstep,
