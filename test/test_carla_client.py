@@ -60,6 +60,15 @@ def test_a_route_through_the_standin_server():
     assert front.relative.location.x == pytest.approx(1.70 - carla_client.REAR_AXLE_BEHIND_ORIGIN_M) and front.relative.location.z == pytest.approx(1.51)
     assert float(front.attributes["fov"]) == pytest.approx(math.degrees(2 * math.atan(800 / 1266.4)), abs=0.1)
 
+    # the carla preset's topics are carla-ros-bridge's /carla/<role>/<sensor role>/image for these actors
+    import yaml
+
+    preset = yaml.safe_load(Path("config/planner_carla.yaml").read_text())["evodrive_planner"]["ros__parameters"]
+    vehicle = next(a for a in world.actors if a.type_id.startswith("vehicle."))
+    roles = {a.attributes["role_name"] for a in world.actors if a.type_id == "sensor.camera.rgb"}
+    assert {f"/carla/{vehicle.attributes['role_name']}/{role}/image" for role in roles} == set(preset["camera_topics"])
+    assert preset["odom_topic"] == f"/carla/{vehicle.attributes['role_name']}/odometry"
+
     image = planner.inputs[0].images["CAM_FRONT"]
     assert image.shape == (112, 196, 3) and tuple(image[0, 0]) == (160, 90, 40)  # BGRA from CARLA -> RGB
     commands = [i.command for i in planner.inputs]

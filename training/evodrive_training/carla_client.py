@@ -39,6 +39,9 @@ from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.preprocessing import resize_rgb
 from evodrive_ros.runtime.interface import Planner, PlannerInput
 
+# Role names as config/planner_carla.yaml expects them from carla-ros-bridge (/carla/<ego>/<camera>/image),
+# so a bridge running beside this client publishes the topics that preset subscribes to.
+EGO_ROLE = "ego_vehicle"
 PENALTY = {"pedestrian": 0.50, "vehicle": 0.60, "static": 0.65}  # CARLA leaderboard collision penalties
 STUCK_S = 20.0
 SENSOR_WAIT_S = 5.0
@@ -102,7 +105,7 @@ def drive(carla: ModuleType, args: argparse.Namespace, planner: Planner) -> dict
     try:
         library = world.get_blueprint_library()
         blueprint = library.find(args.vehicle)
-        blueprint.set_attribute("role_name", "hero")
+        blueprint.set_attribute("role_name", EGO_ROLE)
         spawn = world.get_map().get_spawn_points()[args.spawn]
         vehicle = world.spawn_actor(blueprint, spawn)
         actors.append(vehicle)
@@ -130,7 +133,7 @@ class Sensors:
         if spec is not None:
             for camera in build_rig(spec.width, spec.height):
                 blueprint = library.find("sensor.camera.rgb")
-                for key, value in (("image_size_x", spec.width), ("image_size_y", spec.height),
+                for key, value in (("role_name", camera_role(camera.channel)), ("image_size_x", spec.width), ("image_size_y", spec.height),
                                    ("fov", carla_frames.horizontal_fov_deg(spec.width, camera.intrinsic[0, 0]))):
                     blueprint.set_attribute(key, str(value))
                 (x, y, z), (roll, pitch, yaw) = carla_frames.camera_mount(camera.translation, camera.rotation, REAR_AXLE_BEHIND_ORIGIN_M)
@@ -157,6 +160,11 @@ class Sensors:
             bgra = np.frombuffer(image.raw_data, dtype=np.uint8).reshape(image.height, image.width, 4)
             images[name] = resize_rgb(np.ascontiguousarray(bgra[..., 2::-1]), self.spec)
         return images
+
+
+def camera_role(channel: str) -> str:
+    """CAM_FRONT_LEFT -> rgb_front_left (the bridge's sensor id in the ``carla`` preset's topics)."""
+    return "rgb_" + channel.removeprefix("CAM_").lower()
 
 
 def collision_kind(type_id: str) -> str:
