@@ -10,8 +10,10 @@ of the whole motion. Three exist:
 * ``ctra-residual``: the tiny preset's — the correction to the constant-turn-rate-and-acceleration
   plan, 1 decimal (0.1 m), so that every number is one token of the tiny tokenizer, decoded as the
   expected value of the model's distribution over those tokens (``number_estimate``).
-* ``ctra-residual-t2``: the same correction scaled by (3 s / t)² per waypoint (``horizon_power``),
-  under evaluation for the tiny preset (issue 11).
+* ``ctra-residual-t2``: the same correction scaled by (3 s / t)² per waypoint (``horizon_power``), so
+  the first waypoint's small correction is not rounded away: the codec of the ablation and of the
+  shipped tiny student (with ``answer_number_dropout``, it keeps the model from copying its earlier
+  numbers; README, issue 11).
 
 Text uses the paper's prompt convention (x to the right, y forward, metres); arrays inside the
 project use the ego frame (x forward, y left). This module is the only place that maps between the
@@ -128,7 +130,7 @@ class TrajectoryCodec:
 PAPER_CODEC = TrajectoryCodec("text", decimals=2)
 RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra", number_estimate="mean")
 SCALED_RESIDUAL_CODEC = TrajectoryCodec("ctra-residual-t2", decimals=1, prior="ctra", number_estimate="mean", horizon_power=2,
-                                        max_abs=99.9)  # under evaluation (issue 11): one number token each
+                                        max_abs=99.9)  # one number token each
 CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC, SCALED_RESIDUAL_CODEC)}
 
 

@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default="tiny", help="'tiny' or a local model directory (default: tiny)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size, multiples of 28")
     parser.add_argument("--text-only", action="store_true",
-                        help="sft only: the student prompt without cameras, no vision tower (a language warm-up; under evaluation, issue 11)")
-    parser.add_argument("--codec", help="trajectory codec of a fresh tiny model (default ctra-residual; ctra-residual-t2 under evaluation)")
+                        help="sft only: the student prompt without cameras, no vision tower (the ablation's language warm-up)")
+    parser.add_argument("--codec", help="trajectory codec of a fresh tiny model (default ctra-residual; the ablation and the shipped model use ctra-residual-t2)")
     parser.add_argument("--teacher", type=Path, help="trained oracle teacher directory (student mode)")
     parser.add_argument("--distill-config", type=Path, help="DistillConfig JSON (default: the released code's settings)")
     parser.add_argument("--paper-variant", action="store_true", help="the paper's loss choices instead of the code's")
