@@ -334,8 +334,7 @@ class NodeCycle(Tracker):
     def sense(self, world: World) -> None:
         """Odometry at every world step; realtime: the world first waits for the wall clock."""
         stamp = self._stamp(world)
-        if not self.link.lockstep:
-            time.sleep(max(0.0, stamp - time.time()))
+        time.sleep(closedloop_node.LOCKSTEP_ODOMETRY_PACE_S if self.link.lockstep else max(0.0, stamp - time.time()))
         self.link.tick(stamp)
         e = world.ego
         self.link.publish_odometry(stamp, e.x, e.y, e.yaw, e.speed, e.yaw_rate)
@@ -343,8 +342,8 @@ class NodeCycle(Tracker):
     def plan_and_control(self, world: World, run: Rollout, period_s: float) -> EgoControl:
         run.cycles += 1
         stamp = self._stamp(world)
-        if self.link.lockstep:
-            time.sleep(closedloop_node.ODOMETRY_SETTLE_S)
+        if self.link.lockstep:  # the first cycle follows the whole take-over's odometry: give the node longer to take it in
+            time.sleep(closedloop_node.ODOMETRY_SETTLE_S * (20 if run.cycles == 1 else 1))
             self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(self.scenario, world))
             waypoints = self.link.plan_for(stamp)
             if waypoints is None:

@@ -39,6 +39,9 @@ READY_WAIT_S = 60.0  # the node loads its model before it subscribes
 # Lockstep: topics are not ordered with each other; the frames of an instant are published this long
 # after its odometry so the node has it, as on a vehicle where odometry (50 Hz) runs ahead of images.
 ODOMETRY_SETTLE_S = 0.01
+# Lockstep: the world runs faster than real time, and the node keeps only the last few odometry
+# messages (sensor-data QoS, depth 5): each sample waits this long so a busy node takes them all.
+LOCKSTEP_ODOMETRY_PACE_S = 0.004
 LOCKSTEP_CLOCK_LEAD_S = 0.09  # how far /clock may run ahead of a frame set while its plan is awaited (< the 0.1 s period)
 
 
