@@ -33,6 +33,8 @@ TTC_STEP_S = 0.3
 MIN_REFERENCE_PROGRESS_M = 5.0
 COMFORT_LIMITS = {"lon_accel": (-4.05, 2.40), "lat_accel": 4.89, "lon_jerk": 4.13, "jerk": 8.37, "yaw_rate": 0.95, "yaw_accel": 1.93}
 SAVGOL_WINDOW, SAVGOL_POLY_ORDER = 7, 2  # 0.7 s at 10 Hz
+KIND_NAMES = {VEHICLE: "vehicle", PEDESTRIAN: "pedestrian", STATIC: "static"}
+COLLISION_PENALTY = {PEDESTRIAN: 0.50, VEHICLE: 0.60, STATIC: 0.65}  # CARLA leaderboard, per collision
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,11 @@ def comfort(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, dt: float) -> float:
           and np.all(np.abs(jerk_lon) <= COMFORT_LIMITS["lon_jerk"]) and np.all(jerk <= COMFORT_LIMITS["jerk"])
           and np.all(np.abs(yaw_rate) <= COMFORT_LIMITS["yaw_rate"]) and np.all(np.abs(yaw_accel) <= COMFORT_LIMITS["yaw_accel"]))
     return float(bool(ok))
+
+
+def driving_score(route_completion: float, collisions: dict[int, int]) -> float:
+    """CARLA-leaderboard style: route completion × each collision's penalty (``collisions``: kind -> count)."""
+    return route_completion * math.prod(COLLISION_PENALTY[kind] ** count for kind, count in collisions.items())
 
 
 def ego_progress(progress_m: float, reference_progress_m: float) -> float:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+LATENCY_TOPIC = "/evodrive_planner/latency_ms"  # the node's end-to-end latency per plan (its ``~/latency_ms``)
+
 
 def isolate_dds() -> None:
     """A random ``ROS_DOMAIN_ID`` on localhost discovery, unless the caller chose one: two tools (or

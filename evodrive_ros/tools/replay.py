@@ -33,12 +33,12 @@ import numpy as np
 from evodrive_ros.core.safe_output import OutputRefused, check_output_dir, mark_output_dir, write_json
 from evodrive_ros.ros.planner_params import default_params_file, load_params_file
 from evodrive_ros.ros.stop_signals import stop_on_signals
-from evodrive_ros.tools.planner_process import isolate_dds, start_planner, stop_planner
+from evodrive_ros.tools.planner_process import LATENCY_TOPIC, isolate_dds, start_planner, stop_planner
 
 OUTPUT_TOPICS = {
     "/planning/path": "nav_msgs/msg/Path",
     "/evodrive_planner/markers": "visualization_msgs/msg/MarkerArray",
-    "/evodrive_planner/latency_ms": "std_msgs/msg/Float64",
+    LATENCY_TOPIC: "std_msgs/msg/Float64",
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
 _PLAN_WAIT_S = 10.0
@@ -180,7 +180,7 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
                 recording.plan_times.append(stamp * 1e-9)
                 recording.plans_xy.append([[p.pose.position.x, p.pose.position.y] for p in msg.poses])
                 recording.plan_frames.add(msg.header.frame_id)
-            elif topic.endswith("latency_ms"):
+            elif topic == LATENCY_TOPIC:
                 recording.latency_ms.append(msg.data)
             elif topic == "/diagnostics":
                 for status in msg.status:

@@ -13,7 +13,7 @@ drives the first ``--warmup-s`` seconds (our pure pursuit on the route at ``--wa
 odometry history is full; then the planner plans at 10 Hz. The run ends when the route is complete,
 at ``--duration-s``, or when the car has stood still for ``STUCK_S``. Reported: route completion,
 collisions by kind (each actor once per second of contact), lane invasions and a driving score with
-the CARLA leaderboard's collision penalties.
+the CARLA leaderboard's collision penalties (``pdm_metrics.driving_score``).
 
 No CARLA server runs on our machines: this module is tested against an in-process stand-in for the
 server API (``test/carla_standin.py``), never against a live server.
@@ -30,7 +30,7 @@ from types import ModuleType
 
 import numpy as np
 
-from evodrive_ros.closedloop import carla_frames
+from evodrive_ros.closedloop import carla_frames, pdm_metrics
 from evodrive_ros.closedloop.controller import ControllerLimits, PlanFollower, TrackingController
 from evodrive_ros.closedloop.route import Route
 from evodrive_ros.core.conventions import CAMERAS, FUTURE_TIMES_S
@@ -42,7 +42,6 @@ from evodrive_ros.runtime.interface import Planner, PlannerInput
 # Role names as config/planner_carla.yaml expects them from carla-ros-bridge (/carla/<ego>/<camera>/image),
 # so a bridge running beside this client publishes the topics that preset subscribes to.
 EGO_ROLE = "ego_vehicle"
-PENALTY = {"pedestrian": 0.50, "vehicle": 0.60, "static": 0.65}  # CARLA leaderboard collision penalties
 STUCK_S = 20.0
 SENSOR_WAIT_S = 5.0
 ROUTE_STEP_M = 2.0
@@ -167,8 +166,11 @@ def camera_role(channel: str) -> str:
     return "rgb_" + channel.removeprefix("CAM_").lower()
 
 
-def collision_kind(type_id: str) -> str:
-    return "pedestrian" if type_id.startswith("walker.") else "vehicle" if type_id.startswith("vehicle.") else "static"
+def collision_kind(type_id: str) -> int:
+    """A CARLA actor type as a ``pdm_metrics`` kind."""
+    if type_id.startswith("walker."):
+        return pdm_metrics.PEDESTRIAN
+    return pdm_metrics.VEHICLE if type_id.startswith("vehicle.") else pdm_metrics.STATIC
 
 
 def plan_route(carla_map, start, length_m: float, rng: np.random.Generator) -> Route:
@@ -248,13 +250,13 @@ def _loop(carla: ModuleType, world, vehicle, planner: Planner, route: Route, sen
 
 
 def summarise(route: Route, progress: float, sensors: Sensors, time_s: float, cycles: int, skipped: int, dt: float) -> dict:
-    events, last_contact = [], {}
+    counts, last_contact = {kind: 0 for kind in pdm_metrics.COLLISION_PENALTY}, {}
     for frame, kind, actor in sensors.collisions:  # each actor once per second of contact
         if frame - last_contact.get(actor, -10**9) > 1.0 / dt:
-            events.append(kind)
+            counts[kind] += 1
         last_contact[actor] = frame
     completion = float(np.clip(progress / route.length, 0.0, 1.0))
-    penalty = math.prod(PENALTY[kind] for kind in events)
-    return {"route_completion": completion, "driving_score": completion * penalty, "route_m": route.length, "progress_m": progress,
-            "collisions": {kind: events.count(kind) for kind in PENALTY}, "lane_invasions": sensors.lane_invasions,
+    return {"route_completion": completion, "driving_score": pdm_metrics.driving_score(completion, counts), "route_m": route.length,
+            "progress_m": progress, "collisions": {pdm_metrics.KIND_NAMES[kind]: n for kind, n in counts.items()},
+            "lane_invasions": sensors.lane_invasions,
             "seconds": round(time_s, 2), "plan_cycles": cycles, "skipped_cycles": skipped}

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,13 +53,11 @@ from evodrive_training import closedloop_node
 from evodrive_training.closedloop_node import NodeLink
 from evodrive_training.synth import SynthConfig
 from evodrive_training.synth.dataset import scene_renderer, scene_world
-from evodrive_training.synth.ground import DRIVABLE
 from evodrive_training.synth.render import Parts, agent_parts
-from evodrive_training.synth.world import EGO_LENGTH_M, EGO_REAR_OVERHANG_M, EGO_WIDTH_M, PEDESTRIAN, EgoControl, World
+from evodrive_training.synth.world import EGO_CENTRE_AHEAD_M, EGO_LENGTH_M, EGO_WIDTH_M, PEDESTRIAN, EgoControl, World
 
 FALLBACK_DECEL = 4.0  # m/s^2 once no fresh plan is left
 SCORING_RADIUS_M = 20.0  # agents farther than this from the ego cannot touch it within a step; skipped when scoring
-COLLISION_PENALTY = {pdm_metrics.PEDESTRIAN: 0.50, pdm_metrics.VEHICLE: 0.60, pdm_metrics.STATIC: 0.65}  # CARLA leaderboard
 EXPERT = "expert"
 
 
@@ -141,7 +138,7 @@ class Rollout:
 
 
 class Scenario:
-    """One scenario: a fresh world (``world()``), its renderer, drivable area, agent kinds and sizes,
+    """One scenario: a fresh world (``world()``), its renderer (and ground map), the agents' kinds,
     and the expert's run of it (``reference``: progress to compare with, agents to replay)."""
 
     def __init__(self, config: LoopConfig, index: int, camera_hw: tuple[int, int]):
@@ -149,11 +146,9 @@ class Scenario:
         self.synth = config.synth_config(camera_hw)
         world = self.world()
         self.renderer, self.scenery = scene_renderer(self.synth, config.seed, index, world)
-        self.drivable = np.isin(self.renderer.ground.labels, DRIVABLE)
         agents = world.agents
         self.agent_kinds = np.where(agents.parked, pdm_metrics.STATIC,
                                     np.where(agents.kind == PEDESTRIAN, pdm_metrics.PEDESTRIAN, pdm_metrics.VEHICLE))
-        self.agent_sizes = agents.size[:, :2].copy()
         self.agents = agents  # kinds, sizes and colours (never stepped: rollouts build their own worlds)
         self.route = Route(world.layout.ego_lane)
         self.reference = rollout(self, None)
@@ -167,12 +162,7 @@ class Scenario:
         return 1.0 / self.synth.scene.sim_hz
 
     def on_road(self, points: np.ndarray) -> np.ndarray:
-        uv = np.floor(self.renderer.ground.to_pixel(points)).astype(int)
-        rows, cols = self.drivable.shape
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] < cols) & (uv[:, 1] >= 0) & (uv[:, 1] < rows)
-        result = np.zeros(len(points), dtype=bool)
-        result[inside] = self.drivable[uv[inside, 1], uv[inside, 0]]
-        return result
+        return self.renderer.ground.drivable_at(points)
 
     def jpegs(self, world: World) -> list[bytes]:
         """The six cameras at the ego's pose, JPEG-encoded as the dataset's images were."""
@@ -366,7 +356,7 @@ class NodeCycle(Tracker):
 
 def ego_boxes(ego: np.ndarray) -> np.ndarray:
     """(T, 4) rear-axle x, y, yaw, speed -> (T, 5) centre boxes."""
-    centre = ego[:, :2] + np.stack([np.cos(ego[:, 2]), np.sin(ego[:, 2])], axis=1) * (EGO_LENGTH_M / 2 - EGO_REAR_OVERHANG_M)
+    centre = ego[:, :2] + np.stack([np.cos(ego[:, 2]), np.sin(ego[:, 2])], axis=1) * EGO_CENTRE_AHEAD_M
     return np.column_stack([centre, ego[:, 2], np.full(len(ego), EGO_LENGTH_M), np.full(len(ego), EGO_WIDTH_M)])
 
 
@@ -380,7 +370,7 @@ def score(scenario: Scenario, run: Rollout, reference: Rollout) -> dict[str, flo
     boxes = ego_boxes(ego)
     kinds = scenario.agent_kinds
     pose = np.asarray(run.agent_pose)[index]
-    agents = np.concatenate([pose[..., :3], np.broadcast_to(scenario.agent_sizes[None], pose.shape[:2] + (2,))], axis=-1)
+    agents = np.concatenate([pose[..., :3], np.broadcast_to(scenario.agents.size[None, :, :2], pose.shape[:2] + (2,))], axis=-1)
     near = np.hypot(*(pose[..., :2] - boxes[:, None, :2]).transpose(2, 0, 1)) < SCORING_RADIUS_M
     agents = np.where((np.asarray(run.agent_active)[index] & near)[..., None], agents, np.nan)
     velocity = ego[:, 3:4] * np.stack([np.cos(ego[:, 2]), np.sin(ego[:, 2])], axis=1)
@@ -400,8 +390,7 @@ def score(scenario: Scenario, run: Rollout, reference: Rollout) -> dict[str, flo
     collisions = collision_events(boxes, agents, kinds, ego[:, 3])
     distance_km = float(np.sum(np.hypot(*np.diff(ego[:, :2], axis=0).T))) / 1000.0
     route_completion = 1.0 if reference_progress < pdm_metrics.MIN_REFERENCE_PROGRESS_M else float(np.clip(on_road_progress / reference_progress, 0, 1))
-    penalty = math.prod(COLLISION_PENALTY[kind] ** count for kind, count in collisions.items())
-    return {**pdm.as_dict(), "route_completion": route_completion, "driving_score": route_completion * penalty,
+    return {**pdm.as_dict(), "route_completion": route_completion, "driving_score": pdm_metrics.driving_score(route_completion, collisions),
             "collisions": sum(collisions.values()), "collisions_per_km": sum(collisions.values()) / max(distance_km, 1e-3),
             "off_road_s": float(np.sum(~corners_on_road)) * stride * scenario.dt, "progress_m": progress,
             "reference_progress_m": reference_progress, "cycles": run.cycles, "failed_cycles": run.failed_cycles,
@@ -411,7 +400,7 @@ def score(scenario: Scenario, run: Rollout, reference: Rollout) -> dict[str, flo
 def collision_events(ego: np.ndarray, agents: np.ndarray, kinds: np.ndarray, ego_speed: np.ndarray) -> dict[int, int]:
     """At-fault collisions (NAVSIM's fault rule; any contact with a static object), each agent counted
     once per contact, by kind."""
-    counts = {kind: 0 for kind in COLLISION_PENALTY}
+    counts = {kind: 0 for kind in pdm_metrics.COLLISION_PENALTY}
     touching = np.zeros(agents.shape[1], dtype=bool)
     for t in range(len(ego)):
         for m in np.flatnonzero(~np.isnan(agents[t, :, 0])):

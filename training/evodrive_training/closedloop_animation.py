@@ -44,7 +44,7 @@ def bev_frame(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
     image = _ground(scenario, ego)
     pose, active = run.agent_pose[k], run.agent_active[k]
     for m in np.flatnonzero(active):
-        box = np.array([*pose[m, :3], *scenario.agent_sizes[m]])
+        box = np.array([*pose[m, :3], *scenario.agents.size[m, :2]])
         kind = {0: "agent", 1: "pedestrian", 2: "static"}[int(scenario.agent_kinds[m])]
         cv2.fillConvexPoly(image, np.round(to_bev(box_corners(box), ego)).astype(np.int32), COLOURS_BGR[kind], cv2.LINE_AA)
     cv2.fillConvexPoly(image, np.round(to_bev(box_corners(ego_boxes(ego[None])[0]), ego)).astype(np.int32), COLOURS_BGR["ego"], cv2.LINE_AA)

@@ -29,9 +29,8 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.model_manifest import read_manifest
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.ros.planner_params import default_params_file, load_params_file
-from evodrive_ros.tools.planner_process import isolate_dds, start_planner, stop_planner
+from evodrive_ros.tools.planner_process import LATENCY_TOPIC, isolate_dds, start_planner, stop_planner
 
-LATENCY_TOPIC = "/evodrive_planner/latency_ms"
 SCENARIO_SPACING_S = 1000.0
 START_S = 100.0
 PLAN_WAIT_S = 10.0  # lockstep: wall seconds to wait for one plan before counting the cycle as skipped

@@ -44,6 +44,14 @@ class GroundMap:
     def drivable_mask(self) -> np.ndarray:
         return np.isin(self.labels, DRIVABLE).astype(np.uint8) * 255
 
+    def drivable_at(self, xy: np.ndarray) -> np.ndarray:
+        """Whether each global point (N, 2) lies on the drivable area (False off the map)."""
+        uv = np.floor(self.to_pixel(xy)).astype(int)
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] < self.labels.shape[1]) & (uv[:, 1] >= 0) & (uv[:, 1] < self.rows)
+        result = np.zeros(len(uv), dtype=bool)
+        result[inside] = np.isin(self.labels[uv[inside, 1], uv[inside, 0]], DRIVABLE)
+        return result
+
     def colour_texture(self, palette_bgr: np.ndarray) -> np.ndarray:
         return palette_bgr[self.labels]
 

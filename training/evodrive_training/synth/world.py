@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evodrive_ros.core.conventions import STEERING_RATIO, WHEELBASE_M, bicycle_yaw_rate  # shared with the runtime's odometry model
+from evodrive_ros.core.conventions import WHEELBASE_M, bicycle_yaw_rate  # shared with the runtime's odometry model
 from evodrive_ros.closedloop.controller import bicycle_step
 from evodrive_ros.core.frames import wrap_angle
 
@@ -22,6 +22,7 @@ from .roads import PATH_SPACING_M, RoadLayout, generate_layout, layout_extent, h
 CAR, TRUCK, PEDESTRIAN = 0, 1, 2
 EGO_LENGTH_M, EGO_WIDTH_M = 4.084, 1.85
 EGO_REAR_OVERHANG_M = 0.9  # rear axle to rear bumper
+EGO_CENTRE_AHEAD_M = EGO_LENGTH_M / 2 - EGO_REAR_OVERHANG_M  # box centre ahead of the rear axle (the ego's reference)
 BEHIND_START_M = 100.0
 MAP_MARGIN_M = 60.0  # ground drawn around the roads  # straight road behind the ego's start (history, rear cameras)
 
@@ -181,7 +182,7 @@ class World:
         _, obstacles, half, speed = self._obstacles()
         ego_length = np.array([EGO_LENGTH_M])
         # The ego's reference is the rear axle: shift its look-ahead distances to the box centre.
-        centre_along = along - (EGO_LENGTH_M / 2 - EGO_REAR_OVERHANG_M)
+        centre_along = along - EGO_CENTRE_AHEAD_M
         if self._ego_leader is None or self._refresh_leaders:
             self._ego_leader = leader_gaps(points, centre_along, self.layout.lane_width / 2, obstacles[:-1], half[:-1],
                                            ego_length, speed[:-1], np.zeros((1, len(obstacles) - 1), dtype=bool))
@@ -211,7 +212,7 @@ class World:
         a = self.agents
         index = np.flatnonzero(a.active & ~a.parked)
         centre = np.stack([self.agent_x[index], self.agent_y[index]], axis=1)
-        ego_centre = np.array([self.ego.x, self.ego.y]) + unit(self.ego.yaw) * (EGO_LENGTH_M / 2 - EGO_REAR_OVERHANG_M)
+        ego_centre = np.array([self.ego.x, self.ego.y]) + unit(self.ego.yaw) * EGO_CENTRE_AHEAD_M
         half = np.stack([a.size[index, 0] / 2, np.where(a.kind[index] == PEDESTRIAN, 1.2, a.size[index, 1] / 2)], axis=1)
         return (np.append(index, -1), np.vstack([centre, ego_centre]),
                 np.vstack([half, [EGO_LENGTH_M / 2, EGO_WIDTH_M / 2]]), np.append(a.speed[index], self.ego.speed))
