@@ -75,6 +75,9 @@ _CLOCK_JUMP_BACK_S = 1.0
 _GIL_SWITCH_INTERVAL_S = 0.0005
 _STOP_POLL_S = 0.1  # longest a stop request waits for the spin loop to notice it
 _FATAL_FAILURE_S = 1.0  # every inference failing for this long (in cycles) is a lost backend
+# Odometry is best effort like every sensor, but keeps 1 s at 50 Hz: the ego history is read from it,
+# and sensor-data QoS's depth 5 (0.1 s) lost samples whenever decoding held the executor that long.
+_ODOMETRY_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def load_configured_planner(config: dict[str, Any]) -> Planner | None:
@@ -188,7 +191,7 @@ class PlannerNode(LifecycleNode):
             self._inputs.append(self.create_subscription(
                 image_type, topic, lambda msg, c=camera: self._on_image(c, msg), qos_profile_sensor_data
             ))
-        self._inputs.append(self.create_subscription(Odometry, self.config["odom_topic"], self._on_odometry, qos_profile_sensor_data))
+        self._inputs.append(self.create_subscription(Odometry, self.config["odom_topic"], self._on_odometry, _ODOMETRY_QOS))
         self._inputs.append(self.create_subscription(String, self.config["command_topic"], self._on_command, 10))
         self.plan_timer = self.create_timer(1.0 / self.config["planning_rate_hz"], self._on_timer)
         self._inputs.append(self.plan_timer)

@@ -216,7 +216,7 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
                 publishers[conn.id] = (node.create_publisher(msg_class, conn.topic, qos), conn)
             odom_topic = params["odom_topic"]
             bag_t0 = reader.start_time
-            if not _wait_for_planner(odom_topic, publishers, stop):
+            if not _wait_for_planner({odom_topic, params["command_topic"], *camera_topics}, publishers, stop):
                 if not stop.is_set():
                     print("evodrive replay: no planner subscribed to the inputs within 30 s", file=sys.stderr)
                 return None
@@ -283,12 +283,14 @@ def play(args: argparse.Namespace, out_bag: Path, stop: threading.Event) -> dict
     return summary
 
 
-def _wait_for_planner(odom_topic: str, publishers: dict, stop: threading.Event) -> bool:
-    odom_pubs = [p for p, conn in publishers.values() if conn.topic == odom_topic]
+def _wait_for_planner(planner_topics: set[str], publishers: dict, stop: threading.Event) -> bool:
+    """Every bag topic the planner reads (odometry, cameras, route command) has matched its
+    subscription: messages sent before that are lost (a lost first command plans with the default)."""
+    inputs = [p for p, conn in publishers.values() if conn.topic in planner_topics]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not stop.is_set():
-        if odom_pubs and odom_pubs[0].get_subscription_count() > 0:
-            return not stop.wait(0.5)  # let the remaining subscriptions match
+        if inputs and all(p.get_subscription_count() > 0 for p in inputs):
+            return not stop.wait(0.5)  # let the other side's matching finish too
         stop.wait(0.1)
     return False
 

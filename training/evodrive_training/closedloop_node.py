@@ -39,7 +39,7 @@ READY_WAIT_S = 60.0  # the node loads its model before it subscribes
 # after its odometry so the node has it, as on a vehicle where odometry (50 Hz) runs ahead of images.
 ODOMETRY_SETTLE_S = 0.01
 # Lockstep: the world runs faster than real time, and the node keeps only the last few odometry
-# messages (sensor-data QoS, depth 5): each sample waits this long so a busy node takes them all.
+# messages (best effort, depth 50): each sample waits this long so a busy node takes them all.
 LOCKSTEP_ODOMETRY_PACE_S = 0.004
 LOCKSTEP_CLOCK_LEAD_S = 0.09  # how far /clock may run ahead of a frame set while its plan is awaited (< the 0.1 s period)
 
@@ -95,8 +95,11 @@ class NodeLink:
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
+        """Every publisher has matched the node's subscription (a route command sent before its
+        publisher matched was lost, and the first cycle was planned with the default command)."""
         deadline = time.monotonic() + READY_WAIT_S
-        while self.odom.get_subscription_count() == 0 or any(p.get_subscription_count() == 0 for p in self.cameras.values()):
+        publishers = [self.odom, self.command, *self.cameras.values(), *([self.clock] if self.lockstep else [])]
+        while any(p.get_subscription_count() == 0 for p in publishers):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError("evodrive closedloop: the planner node did not come up (see its log)")

@@ -192,4 +192,15 @@ def run(args: argparse.Namespace) -> int:
                       "samples": str(args.samples), "n_samples": len(dataset), "prompt_version": prompts.PROMPT_VERSION, "codec": codec.name,
                       "learning_rate": lr, "seed": args.seed, "global_step": trainer.state.global_step}
         (args.output_dir / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, every rank waits for the others and closes its gloo/NCCL group before it exits:
+    a rank that left with the group's threads still running was aborted by ``std::terminate``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
