@@ -8,11 +8,13 @@ A split is a directory::
 ``split.json``::
 
     {"format": "evodrive-samples", "format_version": 1, "split": "val", "version": "v1.0-mini",
-     "dataroot": "/abs/path", "n_samples": 81,
+     "dataroot": "/abs/path", "n_samples": 81, "trajectory_frame": "ego",
      "scenes": [{"scene_name": "scene-0103", "scene_token": "...", "file": "scenes/<token>.npz",
-                 "cache_key": "<sha256 of the scene's source records + builder version>", "n_samples": 40}]}
+                 "cache_key": "<sha256 of the scene's source records + builder version + frame>", "n_samples": 40,
+                 "sensor_mount": {"x": 0.94, "y": 0.0, "yaw": -1.57}}]}   (sensor_mount: lidar frame only)
 
-Per-scene arrays (all in the ego frame of the sample's keyframe: x forward, y left, metres, REP-103;
+Per-scene arrays (all in the split's trajectory frame at the sample's keyframe — ``ego``: the ego
+pose's path, ``lidar``: LIDAR_TOP's path, see ``frames.TrajectoryFrame`` — x forward, y left, metres, REP-103;
 H = 5 history steps at -2.0..0 s, F = 6 future steps at +0.5..+3.0 s, cameras in ``CAMERAS`` order):
 
 ==========================  ===============  ==========================================================
@@ -49,6 +51,7 @@ from typing import Iterable
 
 import numpy as np
 
+from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.openloop_metrics import GRID_SIZE
 from evodrive_ros.core.safe_output import atomic_write, atomic_writer, sha256_file
 
@@ -126,6 +129,19 @@ def read_split_index(split_dir: Path) -> dict:
             f"expected {FORMAT_NAME!r} v{FORMAT_VERSION}"
         )
     return index
+
+
+def split_trajectory_frame(index: dict) -> TrajectoryFrame:
+    """The ``TrajectoryFrame`` a split was built in (splits from before the field: ``ego``). A lidar
+    split's mount is the median of its scenes' calibrations (nuScenes' cars differ by a few cm); a
+    vehicle states its own to the node."""
+    name = index.get("trajectory_frame", "ego")
+    if name == "ego":
+        return TrajectoryFrame()
+    mounts = np.array([[e["sensor_mount"][k] for k in ("x", "y", "yaw")] for e in index.get("scenes", []) if "sensor_mount" in e])
+    if not len(mounts):
+        raise SampleFormatError(f"split {index.get('split')!r} is in the lidar frame but records no LIDAR_TOP mount")
+    return TrajectoryFrame(name, SensorMount(*(float(v) for v in np.median(mounts, axis=0))))
 
 
 def read_scene_file(path: Path, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:

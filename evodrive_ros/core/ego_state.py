@@ -49,6 +49,7 @@ class EgoState:
     history_xy: np.ndarray  # (5, 2) current ego frame, last is (0, 0)
     history_valid: np.ndarray  # (5,) False where the buffer did not reach back (padded with the oldest pose)
     dynamics: np.ndarray  # (5, 4) speed, acc_long, acc_lat (left +), steering wheel angle (left +)
+    history_yaw: np.ndarray  # (5,) headings relative to the current one (a lidar-frame model's history needs them)
 
     def ego_to_odom(self, xy_ego: np.ndarray) -> np.ndarray:
         """Ego-frame points (N, 2) -> odometry frame."""
@@ -117,6 +118,7 @@ class OdometryBuffer:
             history_xy=history,
             history_valid=valid,
             dynamics=dynamics,
+            history_yaw=state[:, 3] - now_yaw,
         )
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.safe_output import sha256_file
 from evodrive_ros.core.trajectory_codec import CODECS, TrajectoryCodec
@@ -66,10 +67,21 @@ class ModelManifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     prior: str | None = None  # the kinematic plan the codec's answers correct (must match the codec)
+    # Whose path the model reads and writes (``frames.TrajectoryFrame``): "ego", or "lidar" with the
+    # sensor's mount from training's calibration (a vehicle may state its own to the node).
+    trajectory_frame: str = "ego"
+    sensor_mount: SensorMount | None = None
+
+    def __post_init__(self) -> None:
+        TrajectoryFrame(self.trajectory_frame, self.sensor_mount)  # refuses an unknown frame or a missing mount
 
     @property
     def trajectory_codec(self) -> TrajectoryCodec:
         return CODECS[self.codec]
+
+    @property
+    def frame(self) -> TrajectoryFrame:
+        return TrajectoryFrame(self.trajectory_frame, self.sensor_mount)
 
     def graph_path(self, model_dir: str | Path, name: str) -> Path:
         return confined(model_dir, self.graphs[name].file)
@@ -117,6 +129,8 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
             max_sequence_length=int(data["max_sequence_length"]),
             provenance=data.get("provenance", {}),
             prior=data.get("prior"),
+            trajectory_frame=data.get("trajectory_frame", "ego"),
+            sensor_mount=SensorMount(**data["sensor_mount"]) if data.get("sensor_mount") else None,
         )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: invalid manifest ({exc})") from exc

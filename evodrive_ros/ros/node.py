@@ -58,6 +58,7 @@ from evodrive_ros.ros.planner_params import (
     check_value,
     default_params_file,
     load_params_file,
+    parse_lidar_mount,
 )
 from evodrive_ros.runtime.interface import Planner, PlannerInput
 from evodrive_ros.ros.stop_signals import stop_on_signals
@@ -90,7 +91,8 @@ def load_configured_planner(config: dict[str, Any]) -> Planner | None:
         return None
     from evodrive_ros.runtime import load_planner
 
-    return load_planner(config["model_dir"], backend=config["backend"], threads=config["inference_threads"])
+    return load_planner(config["model_dir"], backend=config["backend"], threads=config["inference_threads"],
+                        sensor_mount=parse_lidar_mount(config["lidar_mount"]))
 
 
 def stamp_seconds(stamp: Any) -> float:
@@ -422,9 +424,7 @@ class PlannerNode(LifecycleNode):
                 self.stats.skip(SkipReason.IMAGE_DECODE_ERROR)
                 return
             decode_wait_ms = (time.perf_counter() - start) * 1e3
-            inputs = PlannerInput(
-                images=images, history_xy=ego.history_xy, dynamics=ego.dynamics, command=command, history_valid=ego.history_valid
-            )
+            inputs = PlannerInput.from_ego_state(images, ego, command)
             start = time.perf_counter()
             try:
                 result = self.planner.plan(inputs)

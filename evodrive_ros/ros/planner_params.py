@@ -8,12 +8,15 @@ validation is a plain function (no DDS) so tests and the launch file can call it
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from evodrive_ros.core.frames import SensorMount
 
 NODE_NAME = "evodrive_planner"
 
@@ -47,11 +50,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_input_age_s", float, "inputs older than this (vs. the clock) skip the cycle", low=0.01, high=5.0),
     ParamSpec("max_camera_skew_s", float, "largest stamp difference between cameras of one cycle", low=0.0, high=1.0),
     ParamSpec("output_frame", str, "frame of the published path", choices=("odom", "map", "base_link")),
+    ParamSpec("lidar_mount", str, "this vehicle's LIDAR_TOP on base_link as 'x y yaw_deg', for a model trained in the "
+              "lidar trajectory frame; empty: the training data's calibration (the model's manifest)"),
 )
 
 # Changing these means new subscriptions or a new model: they are fixed while the node is configured.
 RESTART_PARAMS = frozenset(
-    {"autostart", "model_dir", "backend", "inference_threads", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic"}
+    {"autostart", "model_dir", "backend", "inference_threads", "camera_names", "camera_topics", "compressed_images", "odom_topic", "command_topic", "path_topic",
+     "lidar_mount"}
 )
 
 SPECS = {spec.name: spec for spec in PARAMS}
@@ -102,6 +108,18 @@ def check_config(values: dict[str, Any]) -> None:
         raise ParameterError(f"camera_topics: expected one topic per camera ({len(cameras)}), got {len(topics)}")
     if values.get("anchor_camera") not in cameras:
         raise ParameterError(f"anchor_camera: expected one of camera_names, got {values.get('anchor_camera')!r}")
+    parse_lidar_mount(values.get("lidar_mount", ""))
+
+
+def parse_lidar_mount(text: str) -> SensorMount | None:
+    """``lidar_mount`` ('x y yaw_deg', metres and degrees on base_link) -> a mount; '' -> None."""
+    if not text.strip():
+        return None
+    try:
+        x, y, yaw_deg = (float(v) for v in text.split())
+    except ValueError:
+        raise ParameterError(f"lidar_mount: expected 'x y yaw_deg' (three numbers) or empty, got {text!r}") from None
+    return SensorMount(x, y, math.radians(yaw_deg))
 
 
 def default_params_file() -> Path:

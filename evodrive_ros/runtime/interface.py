@@ -1,7 +1,8 @@
 """The planner contract every backend implements: cameras + ego state + command -> 6 waypoints.
 
-Inputs and outputs are in the project's ego frame (x forward, y left, metres). A result always
-holds either 6 finite waypoints or an explicit error, never a partial or non-finite plan.
+Inputs and outputs are in the project's ego frame (x forward, y left, metres; base_link), whatever
+frame the model itself was trained in. A result always holds either 6 finite waypoints or an
+explicit error, never a partial or non-finite plan.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from evodrive_ros.core.ego_state import EgoState
     from evodrive_ros.core.preprocessing import ImageSpec
 
 
@@ -22,6 +24,12 @@ class PlannerInput:
     dynamics: np.ndarray  # (5, 4) speed m/s, acc_long m/s^2, acc_lat m/s^2 (left positive), steering rad
     command: str  # LEFT | RIGHT | FORWARD
     history_valid: np.ndarray | None = None  # (5,) False where the history was padded (None: all valid)
+    history_yaw: np.ndarray | None = None  # (5,) headings relative to the current one (None: the path's tangents)
+
+    @classmethod
+    def from_ego_state(cls, images: dict[str, np.ndarray], ego: EgoState, command: str) -> PlannerInput:
+        """The inputs of one cycle from the odometry's ego state (node, closed loop, CARLA)."""
+        return cls(images, ego.history_xy, ego.dynamics, command, ego.history_valid, ego.history_yaw)
 
 
 @dataclass

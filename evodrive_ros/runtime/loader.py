@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.model_manifest import ModelManifest, read_manifest
 from evodrive_ros.runtime.interface import Planner
 from evodrive_ros.runtime.pipeline import ModelEngine, VlaPlanner
@@ -34,11 +35,14 @@ def load_planner(
     threads: int | None = None,
     precision: str = "fp16",
     engine_cache: str | Path | None = None,
+    sensor_mount: SensorMount | None = None,
 ) -> Planner:
     """Load ``model_dir`` on ``backend``.
 
     ``threads``: onnxruntime intra-op threads. ``precision`` (fp16 | fp32 | int8) and
-    ``engine_cache`` (default ``~/.cache/evodrive/engines``): TensorRT only.
+    ``engine_cache`` (default ``~/.cache/evodrive/engines``): TensorRT only. ``sensor_mount``: this
+    vehicle's LIDAR_TOP on ``base_link``, for a model trained in the lidar frame (default: the
+    calibration of its training data, from the manifest); ignored by an ego-frame model.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
@@ -49,8 +53,9 @@ def load_planner(
     arch = manifest.architecture
     tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path(model_dir)))
     model_id = f"{Path(model_dir).name}@{manifest.graphs['decoder'].sha256[:12]}/{backend}"
+    frame = manifest.frame if sensor_mount is None or manifest.sensor_mount is None else TrajectoryFrame(manifest.trajectory_frame, sensor_mount)
     return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id,
-                      manifest.trajectory_codec)
+                      manifest.trajectory_codec, frame)
 
 
 def _engine(model_dir: Path, manifest: ModelManifest, backend: str, threads: int | None, precision: str, engine_cache: str | Path | None) -> ModelEngine:

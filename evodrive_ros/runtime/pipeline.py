@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -18,6 +19,7 @@ from tokenizers import Tokenizer
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.constrained_decoding import DecodingError, TrajectoryGrammar, greedy_decode
+from evodrive_ros.core.frames import TrajectoryFrame
 from evodrive_ros.core.model_manifest import ModelManifest, decoder_io_names
 from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, TrajectoryParseError
@@ -114,7 +116,9 @@ class VlaPlanner:
     """Implements :class:`~evodrive_ros.runtime.interface.Planner` over any :class:`ModelEngine`.
 
     The model's codec decides the prompt's number format, the answer grammar and how the answer
-    becomes waypoints (added to the kinematic prior of this frame's history for a prior codec).
+    becomes waypoints (added to the kinematic prior of this frame's history for a prior codec). Its
+    trajectory frame decides whose path the model reads and writes: inputs and plans are the base's
+    path (``base_link``) here, converted to and from the lidar's for a model trained in that frame.
     """
 
     def __init__(
@@ -127,9 +131,11 @@ class VlaPlanner:
         hidden_size: int,
         model_id: str,
         codec: TrajectoryCodec = PAPER_CODEC,
+        frame: TrajectoryFrame = TrajectoryFrame(),
     ) -> None:
         self.engine = engine
         self.codec = codec
+        self.frame = frame
         self.tokenizer = tokenizer
         self.image_spec = spec
         self.cameras = tuple(cameras)
@@ -142,7 +148,13 @@ class VlaPlanner:
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 
     def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
-        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec)
+        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), self._in_model_frame(inputs), self.codec)
+
+    def _in_model_frame(self, inputs: PlannerInput) -> PlannerInput:
+        """The history as the path of the point the model was trained on (the base's, or the lidar's)."""
+        if self.frame.mount is None:
+            return inputs
+        return replace(inputs, history_xy=self.frame.from_base(inputs.history_xy, inputs.history_yaw))
 
     def plan(self, inputs: PlannerInput) -> PlanResult:
         timings: dict[str, float] = {}
@@ -179,7 +191,8 @@ class VlaPlanner:
             tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
-            waypoints = self.codec.decode(text, self.codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics))
+            history_xy = self._in_model_frame(inputs).history_xy
+            waypoints = self.frame.to_base(self.codec.decode(text, self.codec.prior_plan(history_xy, inputs.history_valid, inputs.dynamics)))
         except (ValueError, DecodingError, TrajectoryParseError) as exc:
             timings["total"] = (time.perf_counter() - start) * 1e3
             return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)

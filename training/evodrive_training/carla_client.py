@@ -238,7 +238,7 @@ def _loop(carla: ModuleType, world, vehicle, planner: Planner, route: Route, sen
             state = buffer.ego_state(time_s)
             images = sensors.frame_images(frame) if sensors.spec is not None else {}
             command = route.command(progress, xy, odom.yaw, odom.speed)
-            result = planner.plan(PlannerInput(images, state.history_xy, state.dynamics, command, state.history_valid))
+            result = planner.plan(PlannerInput.from_ego_state(images, state, command))
             if result.ok and plan_error(result.waypoints, odom.speed) is None:
                 follower.adopt(time_s, state.ego_to_odom(result.waypoints))
             else:

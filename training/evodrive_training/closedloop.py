@@ -296,7 +296,7 @@ class PlanningCycle(Tracker):
                 run.skip(SkipReason.CORRUPT_IMAGE)
                 return None
         state = self.buffer.ego_state(world.time)
-        result = self.planner.plan(PlannerInput(images, state.history_xy, state.dynamics, route_command(self.scenario, world), state.history_valid))
+        result = self.planner.plan(PlannerInput.from_ego_state(images, state, route_command(self.scenario, world)))
         if not result.ok:
             run.skip(SkipReason.PLANNER_REFUSED)
             return None

@@ -82,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from transformers import TrainingArguments, set_seed
 
     from evodrive_ros.core import prompts
-    from evodrive_ros.core.driving_samples import load_split
+    from evodrive_ros.core.driving_samples import load_split, split_trajectory_frame
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
     from evodrive_training.distill.teacher_targets import WithTeacherTargets, precompute_teacher_targets
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
-    from evodrive_training.models.presets import codec_of, image_spec, load_model
+    from evodrive_training.models.presets import codec_of, image_spec, load_model, set_trajectory_frame
     from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer
 
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     dataroot = args.dataroot or Path(split.index["dataroot"])
     try:
         model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype, args.codec)
+        set_trajectory_frame(model, split_trajectory_frame(split.index))
     except ValueError as exc:
         print(f"evodrive train {args.mode}: {exc}")
         return 2

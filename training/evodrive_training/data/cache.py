@@ -23,7 +23,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from evodrive_ros.core.driving_samples import (
     write_split_index,
 )
 from evodrive_ros.core.safe_output import sha256_file
-from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples
+from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples, scene_frame
 from evodrive_training.data.scene_source import gather_scene
 
 OFFICIAL_VERSIONS = ("v1.0-trainval", "v1.0-mini", "v1.0-test")
@@ -111,8 +111,12 @@ def build_split(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     progress: bool = True,
     workers: int = 1,
+    trajectory_frame: str = "ego",
 ) -> BuildReport:
     """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt.
+
+    ``trajectory_frame``: ``ego`` (the ego pose's path) or ``lidar`` (LIDAR_TOP's path, the community
+    files' frame); part of every scene's cache key, so changing it rebuilds the split.
 
     ``workers`` > 1 builds scenes in that many forked processes; every scene file depends only on
     its own scene, so the cache is byte-identical to a one-worker build (``split.json`` keeps the
@@ -127,7 +131,7 @@ def build_split(
         raise ValueError(f"{split_dir} holds samples of {previous['dataroot']}, not {dataroot}; choose another cache folder")
     recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
-    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded)
+    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame)
     bar = tqdm(total=len(names), desc=f"samples {version}/{split}", unit="scene", disable=not progress)
     entries = []
     for built in _build_scenes(job, names, workers, bar):
@@ -149,6 +153,7 @@ def build_split(
         "version": version,
         "dataroot": str(dataroot),
         "builder_version": BUILDER_VERSION,
+        "trajectory_frame": trajectory_frame,
         "n_samples": report.n_samples,
         "scenes": entries,
     }
@@ -167,23 +172,26 @@ class _SceneJob:
     scenes_by_name: dict
     split_dir: Path
     recorded: dict  # scene file -> sha256 the previous split.json recorded
+    trajectory_frame: str
 
     def build(self, name: str) -> _BuiltScene:
         scene = self.scenes_by_name[name]
         source = gather_scene(self.nusc, self.can_bus, scene)
-        key = source.digest(BUILDER_VERSION)
+        frame = scene_frame(source, self.trajectory_frame)
+        key = source.digest(f"{BUILDER_VERSION}/{self.trajectory_frame}")
         relative = f"{SCENES_DIR}/{scene['token']}.npz"
         path = self.split_dir / relative
         stored_key = _cached_key(path)
         digest = sha256_file(path) if stored_key is not None else None
         rebuilt = not (stored_key == key and self.recorded.get(relative) in (None, digest))
         if rebuilt:
-            arrays = build_scene_samples(source)
+            arrays = build_scene_samples(source, frame)
             scalars = {"format_version": FORMAT_VERSION, "scene_token": scene["token"], "scene_name": name, "cache_key": key}
             write_scene_file(path, arrays, scalars)
             digest = sha256_file(path)
         entry = {"scene_name": name, "scene_token": scene["token"], "file": relative, "cache_key": key,
-                 "n_samples": len(source.sample_tokens), "sha256": digest}
+                 "n_samples": len(source.sample_tokens), "sha256": digest,
+                 **({"sensor_mount": asdict(frame.mount)} if frame.mount else {})}
         return _BuiltScene(entry, rebuilt, damaged=rebuilt and stored_key == key)
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from evodrive_ros.core.frames import TRAJECTORY_FRAMES
 from evodrive_training.data.cache import DEFAULT_VAL_FRACTION, build_split
 
 
@@ -19,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--val-fraction", type=float, default=DEFAULT_VAL_FRACTION, help="non-official versions: share of scenes in val"
     )
     parser.add_argument("--workers", type=int, default=1, help="scenes built at once in separate processes (same cache as 1)")
+    parser.add_argument("--trajectory-frame", choices=TRAJECTORY_FRAMES, default="ego",
+                        help="waypoints as the ego pose's path (ego) or as LIDAR_TOP's path in its frame, the community "
+                             "evaluation files' and so the paper's frame (lidar); recorded in the split and the model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             report = build_split(args.dataroot, args.version, split, args.cache, val_fraction=args.val_fraction,
-                                 workers=args.workers)
+                                 workers=args.workers, trajectory_frame=args.trajectory_frame)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             print(f"evodrive samples: {exc}", file=sys.stderr)
             return 2

@@ -8,6 +8,10 @@ Rules at the scene edges, which never drop a sample:
 * teacher inputs past the scene end (future dynamics, CAM_FRONT at +1/+2/+3 s): repeat the scene's
   last keyframe, flagged in ``future_dynamics_padded`` / ``teacher_front_padded``;
 * occupancy past the scene end: empty grids.
+
+Waypoints and boxes are in the split's trajectory frame (``frames.TrajectoryFrame``): the ego pose's
+path in the ego frame, or the LIDAR_TOP sensor's path in its own frame as the community files have it.
+Dynamics (speed, accelerations, steering) are the vehicle's in both.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS, HISTORY_STEPS, KEYFRAME_HZ, command_from_future
 from evodrive_ros.core.driving_samples import TEACHER_FRONT_OFFSETS_S, pack_occupancy
-from evodrive_ros.core.frames import world_to_ego_xy
+from evodrive_ros.core.frames import TrajectoryFrame, world_to_ego_xy
 from evodrive_training.data.dynamics import scene_dynamics
 from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.scene_source import SceneSource
@@ -25,9 +29,17 @@ BUILDER_VERSION = "samples-2"  # bump when the built values change: every cached
 _TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
 
 
-def build_scene_samples(source: SceneSource) -> dict[str, np.ndarray]:
+def scene_frame(source: SceneSource, name: str) -> TrajectoryFrame:
+    """The trajectory frame ``name`` for this scene (``lidar`` needs the scene's LIDAR_TOP calibration)."""
+    if name == "lidar" and source.lidar_mount is None:
+        raise ValueError(f"scene {source.scene_name}: no LIDAR_TOP calibration, cannot build the 'lidar' trajectory frame")
+    return TrajectoryFrame(name, source.lidar_mount if name == "lidar" else None)
+
+
+def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = TrajectoryFrame()) -> dict[str, np.ndarray]:
     """Per-sample arrays for every keyframe of the scene (see ``driving_samples`` for the fields)."""
     n = len(source.sample_tokens)
+    track_xy, frame_yaw = frame.world_pose(source.ego_xy, source.ego_yaw)
     keyframes = np.arange(n)
     dynamics, dynamics_source = scene_dynamics(
         source.timestamps_us, source.ego_xy, source.ego_yaw, source.can_motion, source.can_steering
@@ -43,13 +55,13 @@ def build_scene_samples(source: SceneSource) -> dict[str, np.ndarray]:
     occupancy = np.zeros((n, FUTURE_STEPS, 200, 200), dtype=bool)
     commands = np.zeros(n, dtype=np.uint8)
     for k in keyframes:
-        history_xy[k] = world_to_ego_xy(source.ego_xy[history_clamped[k]], source.ego_xy[k], source.ego_yaw[k])
+        history_xy[k] = world_to_ego_xy(track_xy[history_clamped[k]], track_xy[k], frame_yaw[k])
         # Past the scene end the last keyframe stands in; used for the command only.
-        future_for_command = world_to_ego_xy(source.ego_xy[future_clamped[k]], source.ego_xy[k], source.ego_yaw[k])
+        future_for_command = world_to_ego_xy(track_xy[future_clamped[k]], track_xy[k], frame_yaw[k])
         future_xy[k] = np.where(future_valid[k][:, None], future_for_command, 0.0)
         commands[k] = COMMANDS.index(command_from_future(future_for_command))
         for step in np.flatnonzero(future_valid[k]):
-            occupancy[k, step] = rasterise_boxes(_boxes_to_ego(source.boxes[future_idx[k, step]], source, k))
+            occupancy[k, step] = rasterise_boxes(_boxes_to_frame(source.boxes[future_idx[k, step]], track_xy[k], frame_yaw[k]))
     return {
         "sample_token": np.array(source.sample_tokens, dtype=str),
         "timestamp_us": np.asarray(source.timestamps_us, dtype=np.int64),
@@ -70,9 +82,9 @@ def build_scene_samples(source: SceneSource) -> dict[str, np.ndarray]:
     }
 
 
-def _boxes_to_ego(boxes_world: np.ndarray, source: SceneSource, k: int) -> np.ndarray:
-    """World boxes (M, 5) -> the ego frame of keyframe ``k``."""
+def _boxes_to_frame(boxes_world: np.ndarray, origin_xy: np.ndarray, yaw: float) -> np.ndarray:
+    """World boxes (M, 5) -> the trajectory frame at ``origin_xy`` with heading ``yaw``."""
     boxes = np.array(boxes_world, dtype=np.float64).reshape(-1, 5)
-    boxes[:, :2] = world_to_ego_xy(boxes[:, :2], source.ego_xy[k], source.ego_yaw[k])
-    boxes[:, 2] = boxes[:, 2] - source.ego_yaw[k]
+    boxes[:, :2] = world_to_ego_xy(boxes[:, :2], origin_xy, yaw)
+    boxes[:, 2] = boxes[:, 2] - yaw
     return boxes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evodrive_ros.core.conventions import CAMERAS
-from evodrive_ros.core.frames import quaternion_yaw
+from evodrive_ros.core.frames import SensorMount, quaternion_yaw
 
 # Other road users that block the ego box (ST-P3 / UniAD: vehicles and pedestrians).
 OCCUPANCY_CATEGORY_PREFIXES: tuple[str, ...] = ("vehicle.", "human.pedestrian.")
@@ -37,6 +37,7 @@ class SceneSource:
     boxes: list[np.ndarray]  # N arrays (M_i, 5): centre x, centre y, yaw, length, width
     can_motion: np.ndarray  # (N, 3) speed, acc_long, acc_lat from CAN "pose"; NaN where missing
     can_steering: np.ndarray  # (N,) steeranglefeedback (rad, left +); NaN where missing
+    lidar_mount: SensorMount | None = None  # LIDAR_TOP's calibration (the ``lidar`` trajectory frame); None without one
 
     def digest(self, builder_version: str) -> str:
         """sha256 of every input value and the builder version: the scene's cache key."""
@@ -47,6 +48,7 @@ class SceneSource:
         h.update("\0".join(self.camera_paths.ravel().tolist()).encode())
         for boxes in self.boxes:
             h.update(np.ascontiguousarray(boxes, dtype=np.float64).tobytes() + b"|")
+        h.update(repr(self.lidar_mount).encode())
         return h.hexdigest()
 
 
@@ -75,7 +77,17 @@ def gather_scene(nusc, can_bus, scene: dict) -> SceneSource:
         can_steering=_can_values(can_bus, scene["name"], "steeranglefeedback", lambda m: (m["value"],), 1, timestamps)[
             :, 0
         ],
+        lidar_mount=_lidar_mount(nusc, samples[0]),
     )
+
+
+def _lidar_mount(nusc, sample: dict) -> SensorMount | None:
+    """LIDAR_TOP's calibrated pose on the ego, in the plane (constant within a scene's log)."""
+    if "LIDAR_TOP" not in sample["data"]:
+        return None
+    calibration = nusc.get("calibrated_sensor", nusc.get("sample_data", sample["data"]["LIDAR_TOP"])["calibrated_sensor_token"])
+    x, y = calibration["translation"][:2]
+    return SensorMount(float(x), float(y), quaternion_yaw(calibration["rotation"]))
 
 
 def _pose_channel_token(sample: dict) -> str:

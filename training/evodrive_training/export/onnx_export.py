@@ -41,7 +41,7 @@ from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
 from evodrive_training.export.trt_compat import assert_trt_compatible
 from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, kv_shape
-from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
+from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, trajectory_frame_of
 
 OPSET = 18
 EXPORT_TOOL = "evodrive export"
@@ -120,10 +120,12 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
     export_vision(model, spec, len(CAMERAS), tmp / GRAPH_FILES[VISION_GRAPH])
     export_decoder(model, tmp / GRAPH_FILES[DECODER_GRAPH])
     tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))
-    codec = codec_of(model)
+    codec, frame = codec_of(model), trajectory_frame_of(model)
     manifest = ModelManifest(
         codec=codec.name,
         prior=codec.prior,
+        trajectory_frame=frame.name,
+        sensor_mount=frame.mount,
         cameras=CAMERAS,
         image=spec,
         prompt_version=prompts.PROMPT_VERSION,

@@ -18,7 +18,7 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.runtime.pipeline import VlaPlanner
 from evodrive_training.models.forward import mrope_positions, vision_tokens_of
-from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
+from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, trajectory_frame_of
 
 
 class TorchEngine:
@@ -67,5 +67,5 @@ def load_torch_planner(checkpoint: str | Path, threads: int | None = None) -> Vl
     engine = TorchEngine(model, spec, len(CAMERAS))
     return VlaPlanner(
         engine, tokenizer.backend_tokenizer, spec, CAMERAS, model.config.image_token_id,
-        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec_of(model),
+        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec_of(model), trajectory_frame_of(model),
     )

@@ -11,7 +11,7 @@ preset keeps the paper's ``text`` codec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
+from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
@@ -118,6 +119,23 @@ def init_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.nd
 def codec_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryCodec:
     """The trajectory codec a model was built for (the paper's where the config names none)."""
     return get_codec(getattr(model.config, "evodrive_codec", PAPER_CODEC.name))
+
+
+def trajectory_frame_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryFrame:
+    """The trajectory frame a model was trained in (``ego`` where the config names none)."""
+    recorded = getattr(model.config, "evodrive_trajectory_frame", None)
+    if recorded is None:
+        return TrajectoryFrame()
+    return TrajectoryFrame(recorded["name"], SensorMount(**recorded["mount"]) if recorded.get("mount") else None)
+
+
+def set_trajectory_frame(model: Qwen2_5_VLForConditionalGeneration, frame: TrajectoryFrame) -> None:
+    """Records the frame of the samples a model trains on; a model trained in another frame is refused
+    (its numbers would mean another point's path)."""
+    recorded = getattr(model.config, "evodrive_trajectory_frame", None)
+    if recorded is not None and trajectory_frame_of(model).name != frame.name:
+        raise ValueError(f"the model was trained in the {recorded['name']!r} trajectory frame, the samples are in {frame.name!r}")
+    model.config.evodrive_trajectory_frame = {"name": frame.name, "mount": asdict(frame.mount) if frame.mount else None}
 
 
 def load_pretrained(
