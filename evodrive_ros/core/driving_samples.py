@@ -8,7 +8,7 @@ A split is a directory::
 ``split.json``::
 
     {"format": "evodrive-samples", "format_version": 1, "split": "val", "version": "v1.0-mini",
-     "dataroot": "/abs/path", "n_samples": 81, "trajectory_frame": "ego",
+     "dataroot": "/abs/path", "n_samples": 81, "trajectory_frame": "ego", "can_rule": "nearest",
      "scenes": [{"scene_name": "scene-0103", "scene_token": "...", "file": "scenes/<token>.npz",
                  "cache_key": "<sha256 of the scene's source records + builder version + frame>", "n_samples": 40,
                  "sensor_mount": {"x": 0.94, "y": 0.0, "yaw": -1.57}}]}   (sensor_mount: lidar frame only)
@@ -25,7 +25,8 @@ history_xy                  (N, H, 2) f32    ego positions; the last one is (0, 
 history_valid               (N, H) bool      False: before the scene start, padded with the oldest pose
 history_dynamics            (N, H, 4) f32    speed m/s, acc_long m/s^2, acc_lat m/s^2 (left +),
                                              steering-wheel angle rad (left +)
-history_dynamics_source     (N, H, 4) u8     per value: 0 CAN bus, 1 kinematic estimate from ego poses
+history_dynamics_source     (N, H, 4) u8     per value: 0 CAN bus, 1 kinematic estimate from ego poses,
+                                             2 missing, set to 0 (``--can-rule authors``)
 command                     (N,) u8          index into ``COMMANDS`` (RIGHT, LEFT, FORWARD), DESIGN §2 rule
 future_xy                   (N, F, 2) f32    GT waypoints; 0 where not valid
 future_valid                (N, F) bool      False past the end of the scene
@@ -59,7 +60,7 @@ FORMAT_NAME = "evodrive-samples"
 FORMAT_VERSION = 1
 SPLIT_INDEX = "split.json"
 SCENES_DIR = "scenes"
-SOURCE_CAN, SOURCE_KINEMATIC = 0, 1
+SOURCE_CAN, SOURCE_KINEMATIC, SOURCE_ZERO = 0, 1, 2
 DYNAMICS_FIELDS: tuple[str, ...] = ("speed", "acc_long", "acc_lat", "steering")
 TEACHER_FRONT_OFFSETS_S: tuple[float, ...] = (1.0, 2.0, 3.0)
 OCCUPANCY_BYTES = GRID_SIZE * GRID_SIZE // 8

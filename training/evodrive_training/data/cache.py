@@ -112,11 +112,13 @@ def build_split(
     progress: bool = True,
     workers: int = 1,
     trajectory_frame: str = "ego",
+    can_rule: str = "nearest",
 ) -> BuildReport:
     """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt.
 
     ``trajectory_frame``: ``ego`` (the ego pose's path) or ``lidar`` (LIDAR_TOP's path, the community
-    files' frame); part of every scene's cache key, so changing it rebuilds the split.
+    files' frame); ``can_rule``: ``nearest`` or ``authors`` (``scene_source.CAN_RULES``). Both are
+    part of every scene's cache key, so changing one rebuilds the split.
 
     ``workers`` > 1 builds scenes in that many forked processes; every scene file depends only on
     its own scene, so the cache is byte-identical to a one-worker build (``split.json`` keeps the
@@ -131,7 +133,7 @@ def build_split(
         raise ValueError(f"{split_dir} holds samples of {previous['dataroot']}, not {dataroot}; choose another cache folder")
     recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
-    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame)
+    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame, can_rule)
     bar = tqdm(total=len(names), desc=f"samples {version}/{split}", unit="scene", disable=not progress)
     entries = []
     for built in _build_scenes(job, names, workers, bar):
@@ -154,6 +156,7 @@ def build_split(
         "dataroot": str(dataroot),
         "builder_version": BUILDER_VERSION,
         "trajectory_frame": trajectory_frame,
+        "can_rule": can_rule,
         "n_samples": report.n_samples,
         "scenes": entries,
     }
@@ -173,10 +176,11 @@ class _SceneJob:
     split_dir: Path
     recorded: dict  # scene file -> sha256 the previous split.json recorded
     trajectory_frame: str
+    can_rule: str
 
     def build(self, name: str) -> _BuiltScene:
         scene = self.scenes_by_name[name]
-        source = gather_scene(self.nusc, self.can_bus, scene)
+        source = gather_scene(self.nusc, self.can_bus, scene, self.can_rule)
         frame = scene_frame(source, self.trajectory_frame)
         key = source.digest(f"{BUILDER_VERSION}/{self.trajectory_frame}")
         relative = f"{SCENES_DIR}/{scene['token']}.npz"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from evodrive_ros.core.frames import TRAJECTORY_FRAMES
 from evodrive_training.data.cache import DEFAULT_VAL_FRACTION, build_split
+from evodrive_training.data.scene_source import CAN_RULES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trajectory-frame", choices=TRAJECTORY_FRAMES, default="ego",
                         help="waypoints as the ego pose's path (ego) or as LIDAR_TOP's path in its frame, the community "
                              "evaluation files' and so the paper's frame (lidar); recorded in the split and the model")
+    parser.add_argument("--can-rule", choices=CAN_RULES, default="nearest",
+                        help="CAN values: the nearest message within 0.1 s, pose-based estimates where none (nearest), or as the "
+                             "authors' cached data picks them, 0 for scenes without CAN data (authors)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             report = build_split(args.dataroot, args.version, split, args.cache, val_fraction=args.val_fraction,
-                                 workers=args.workers, trajectory_frame=args.trajectory_frame)
+                                 workers=args.workers, trajectory_frame=args.trajectory_frame,
+                                 can_rule=args.can_rule)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             print(f"evodrive samples: {exc}", file=sys.stderr)
             return 2

@@ -3,7 +3,8 @@
 Values are (speed m/s, longitudinal acc m/s^2, lateral acc m/s^2 left +, steering-wheel angle rad left +),
 the quantities of the paper's "historical ego" prompt line. CAN "pose" gives the first three
 (``vel[0]``, ``accel[0]``, ``accel[1]``), ``steeranglefeedback`` the last. Where a value is missing
-(no CAN expansion, blacklisted scene, gap in the log) it is estimated from the keyframe poses:
+(no CAN expansion, blacklisted scene, gap in the log) it is estimated from the keyframe poses (or,
+as the authors' cached data has it, set to 0):
 velocity and acceleration by finite differences projected on the heading, steering from the yaw
 rate through ``conventions.steering_wheel_angle``, the bicycle model the node applies to odometry.
 The source of every value is kept.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from evodrive_ros.core.conventions import steering_wheel_angle
-from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC
+from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC, SOURCE_ZERO
 
 
 def kinematic_dynamics(timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: np.ndarray) -> np.ndarray:
@@ -37,11 +38,16 @@ def kinematic_dynamics(timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: n
 
 
 def scene_dynamics(
-    timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: np.ndarray, can_motion: np.ndarray, can_steering: np.ndarray
+    timestamps_us: np.ndarray, ego_xy: np.ndarray, ego_yaw: np.ndarray, can_motion: np.ndarray, can_steering: np.ndarray,
+    missing: str = "kinematic",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 4) values and (N, 4) uint8 sources (``SOURCE_CAN`` / ``SOURCE_KINEMATIC``)."""
+    """(N, 4) values and (N, 4) uint8 sources. A missing CAN value is estimated from the poses
+    (``missing="kinematic"``, ``SOURCE_KINEMATIC``) or is 0 as in the authors' cached data
+    (``"zero"``, ``SOURCE_ZERO``)."""
     can = np.concatenate([np.asarray(can_motion, dtype=np.float64), np.asarray(can_steering, dtype=np.float64)[:, None]], axis=1)
     from_can = np.isfinite(can)
+    if missing == "zero":
+        return np.where(from_can, can, 0.0), np.where(from_can, SOURCE_CAN, SOURCE_ZERO).astype(np.uint8)
     values = np.where(from_can, can, kinematic_dynamics(timestamps_us, ego_xy, ego_yaw))
     sources = np.where(from_can, SOURCE_CAN, SOURCE_KINEMATIC).astype(np.uint8)
     return values, sources

@@ -42,7 +42,8 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
     track_xy, frame_yaw = frame.world_pose(source.ego_xy, source.ego_yaw)
     keyframes = np.arange(n)
     dynamics, dynamics_source = scene_dynamics(
-        source.timestamps_us, source.ego_xy, source.ego_yaw, source.can_motion, source.can_steering
+        source.timestamps_us, source.ego_xy, source.ego_yaw, source.can_motion, source.can_steering,
+        "zero" if source.can_rule == "authors" else "kinematic",
     )
     history_idx = keyframes[:, None] + np.arange(-(HISTORY_STEPS - 1), 1)[None, :]
     future_idx = keyframes[:, None] + np.arange(1, FUTURE_STEPS + 1)[None, :]

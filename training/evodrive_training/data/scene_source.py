@@ -20,6 +20,9 @@ from evodrive_ros.core.frames import SensorMount, quaternion_yaw
 # Other road users that block the ego box (ST-P3 / UniAD: vehicles and pedestrians).
 OCCUPANCY_CATEGORY_PREFIXES: tuple[str, ...] = ("vehicle.", "human.pedestrian.")
 CAN_MAX_OFFSET_S = 0.1  # a CAN message further than this from the keyframe counts as missing
+# ``nearest`` (ours): the nearest message, kinematic estimates where none is close. ``authors``: as
+# the authors' cached data picks them, zeros where a scene has no CAN data (blacklisted, no file).
+CAN_RULES = ("nearest", "authors")
 _CAN_SCENE_NAME = re.compile(r"^scene-\d{4}$")
 
 
@@ -38,6 +41,7 @@ class SceneSource:
     can_motion: np.ndarray  # (N, 3) speed, acc_long, acc_lat from CAN "pose"; NaN where missing
     can_steering: np.ndarray  # (N,) steeranglefeedback (rad, left +); NaN where missing
     lidar_mount: SensorMount | None = None  # LIDAR_TOP's calibration (the ``lidar`` trajectory frame); None without one
+    can_rule: str = "nearest"  # how CAN values were picked (``CAN_RULES``)
 
     def digest(self, builder_version: str) -> str:
         """sha256 of every input value and the builder version: the scene's cache key."""
@@ -48,12 +52,15 @@ class SceneSource:
         h.update("\0".join(self.camera_paths.ravel().tolist()).encode())
         for boxes in self.boxes:
             h.update(np.ascontiguousarray(boxes, dtype=np.float64).tobytes() + b"|")
-        h.update(repr(self.lidar_mount).encode())
+        h.update(repr((self.lidar_mount, self.can_rule)).encode())
         return h.hexdigest()
 
 
-def gather_scene(nusc, can_bus, scene: dict) -> SceneSource:
-    """Reads one scene record's keyframes, ego poses, camera files, boxes and CAN values."""
+def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest") -> SceneSource:
+    """Reads one scene record's keyframes, ego poses, camera files, boxes and CAN values (picked by
+    ``can_rule``, one of ``CAN_RULES``)."""
+    if can_rule not in CAN_RULES:
+        raise ValueError(f"can_rule must be one of {CAN_RULES}, got {can_rule!r}")
     samples = []
     token = scene["first_sample_token"]
     while token:
@@ -72,12 +79,13 @@ def gather_scene(nusc, can_bus, scene: dict) -> SceneSource:
         camera_paths=np.array([[_camera_file(nusc, s, cam) for cam in CAMERAS] for s in samples], dtype=str),
         boxes=[_agent_boxes(nusc, s) for s in samples],
         can_motion=_can_values(
-            can_bus, scene["name"], "pose", lambda m: (m["vel"][0], m["accel"][0], m["accel"][1]), 3, timestamps
+            can_bus, scene["name"], "pose", lambda m: (m["vel"][0], m["accel"][0], m["accel"][1]), 3, timestamps,
+            "nearest" if can_rule == "nearest" else "after",
         ),
-        can_steering=_can_values(can_bus, scene["name"], "steeranglefeedback", lambda m: (m["value"],), 1, timestamps)[
-            :, 0
-        ],
+        can_steering=_can_values(can_bus, scene["name"], "steeranglefeedback", lambda m: (m["value"],), 1, timestamps,
+                                 "nearest" if can_rule == "nearest" else "at_or_after")[:, 0],
         lidar_mount=_lidar_mount(nusc, samples[0]),
+        can_rule=can_rule,
     )
 
 
@@ -134,8 +142,15 @@ def _nearest(utimes: np.ndarray, timestamps_us: np.ndarray) -> tuple[np.ndarray,
     return pick, close
 
 
-def _can_values(can_bus, scene_name: str, message: str, extract, width: int, timestamps_us: np.ndarray) -> np.ndarray:
-    """(N, width) values of the CAN message nearest each keyframe (via ``extract``); NaN where none."""
+def _can_values(
+    can_bus, scene_name: str, message: str, extract, width: int, timestamps_us: np.ndarray, pick_rule: str = "nearest"
+) -> np.ndarray:
+    """(N, width) values (via ``extract``) of each keyframe's CAN message; NaN where none.
+
+    ``nearest``: the nearest message within ``CAN_MAX_OFFSET_S``. The authors' cached data (METHOD
+    §5.3): ``after``, the first message later than the keyframe, else the last (BEVFormer's
+    ``can_bus`` builder reads vel/accel from its loop variable after the break); ``at_or_after``,
+    the first at or after it (their steering bisect), else the last."""
     messages = _can_messages(can_bus, scene_name, message)
     out = np.full((len(timestamps_us), width), math.nan)
     if messages is None:
@@ -143,6 +158,9 @@ def _can_values(can_bus, scene_name: str, message: str, extract, width: int, tim
     messages = sorted(messages, key=lambda m: m["utime"])
     utimes = np.array([m["utime"] for m in messages], dtype=np.int64)
     values = np.array([extract(m) for m in messages], dtype=np.float64)
-    pick, close = _nearest(utimes, timestamps_us)
-    out[close] = values[pick[close]]
-    return out
+    if pick_rule == "nearest":
+        pick, close = _nearest(utimes, timestamps_us)
+        out[close] = values[pick[close]]
+        return out
+    side = "right" if pick_rule == "after" else "left"
+    return values[np.minimum(np.searchsorted(utimes, timestamps_us, side=side), len(utimes) - 1)]

@@ -1,0 +1,61 @@
+"""`evodrive samples --can-rule authors` (issue 17): CAN values picked as the authors' cached data
+picks them (the first pose message after the keyframe, the first steering reading at or after it)
+and zeros where a scene has no CAN data, instead of our nearest message and pose-based estimates."""
+
+import json
+
+import numpy as np
+import pytest
+
+from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC, SOURCE_ZERO, load_split
+
+synth = pytest.importorskip("evodrive_training.synth")
+pytest.importorskip("nuscenes")
+from evodrive_training.data.cache import build_split  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dataroot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("can")
+    config = synth.SynthConfig.from_dict({"scene": {"duration_s": 6.0}, "camera": {"width": 64, "height": 36}})
+    dataroot = synth.generate_dataset(root / "data", n_scenes=2, seed=5, config=config)
+    (dataroot / "can_bus" / "scene-0002_pose.json").unlink()  # as for a scene without CAN data
+    (dataroot / "can_bus" / "scene-0002_steeranglefeedback.json").unlink()
+    return dataroot, config.version
+
+
+def _split(dataroot, version, cache, rule):
+    report = build_split(dataroot, version, "all", cache, progress=False, can_rule=rule)
+    split = load_split(report.split_dir)
+    assert split.index["can_rule"] == rule
+    return split
+
+
+def test_authors_rule_picks_the_messages_after_each_keyframe(dataroot, tmp_path):
+    root, version = dataroot
+    split = _split(root, version, tmp_path, "authors")
+    pose = json.loads((root / "can_bus" / "scene-0001_pose.json").read_text())
+    steering = json.loads((root / "can_bus" / "scene-0001_steeranglefeedback.json").read_text())
+    pose_times = np.array([m["utime"] for m in pose])
+    steer_times = np.array([m["utime"] for m in steering])
+    n_first = split.index["scenes"][0]["n_samples"]
+    assert split.index["scenes"][0]["scene_name"] == "scene-0001"
+    for i in range(n_first):
+        t = split.arrays["timestamp_us"][i]
+        after = pose[min(int(np.searchsorted(pose_times, t, side="right")), len(pose) - 1)]
+        at_or_after = steering[min(int(np.searchsorted(steer_times, t, side="left")), len(steering) - 1)]
+        expected = [after["vel"][0], after["accel"][0], after["accel"][1], at_or_after["value"]]
+        assert np.allclose(split.arrays["history_dynamics"][i, -1], expected, atol=1e-5)
+        assert split.arrays["history_dynamics_source"][i, -1].tolist() == [SOURCE_CAN] * 4
+
+
+def test_a_scene_without_can_data_gets_zeros_under_the_authors_rule_and_estimates_under_ours(dataroot, tmp_path):
+    root, version = dataroot
+    authors = _split(root, version, tmp_path / "authors", "authors")
+    ours = _split(root, version, tmp_path / "ours", "nearest")
+    second = slice(authors.index["scenes"][0]["n_samples"], None)
+    assert np.all(authors.arrays["history_dynamics"][second] == 0.0)
+    assert np.all(authors.arrays["history_dynamics_source"][second] == SOURCE_ZERO)
+    assert np.all(ours.arrays["history_dynamics_source"][second] == SOURCE_KINEMATIC)
+    moving = ours.arrays["history_dynamics"][second][..., 0]
+    assert moving.mean() > 1.0  # the car was moving: zeros are the authors' data, not the truth
