@@ -26,6 +26,14 @@ def test_a_plan_in_the_lidar_frame_returns_to_the_base_path_on_arcs(radius):
     assert np.abs(LIDAR.to_base(lidar_path) - base).max() < 0.01  # ...and the headings solved for undo it
 
 
+def test_a_future_base_path_without_headings_turns_into_the_lidar_path():
+    """The teacher's privileged path is integrated for the vehicle; a lidar-frame teacher reads it
+    as the sensor's path, the base's headings taken from the path's directions."""
+    base, yaw = _arc(15.0, 8.0, np.arange(1, 7) * 0.5)
+    assert np.abs(LIDAR.path_from_base(base) - LIDAR.from_base(base, yaw)).max() < 0.01
+    assert np.array_equal(TrajectoryFrame().path_from_base(base), base)
+
+
 def test_the_ego_frame_is_the_identity_and_straight_driving_only_shifts_the_origin():
     base, yaw = _arc(1e9, 8.0, np.arange(-4, 1) * 0.5)
     assert np.array_equal(TrajectoryFrame().from_base(base, yaw), base)

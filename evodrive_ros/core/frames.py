@@ -102,6 +102,14 @@ class TrajectoryFrame:
         points, _ = self.world_pose(xy, _tangent_headings(xy) if yaw is None else yaw)
         return world_to_ego_xy(points, self.offset, self.axes_yaw)
 
+    def path_from_base(self, xy: np.ndarray) -> np.ndarray:
+        """A future base path from the current pose (N, 2), e.g. one integrated from the ego state ->
+        the tracked point's path; the base's headings are its path's directions (see ``to_base``)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if self.mount is None:
+            return xy.copy()
+        return self.from_base(xy, _path_headings(np.vstack([np.zeros(2), xy])))
+
     def to_base(self, xy: np.ndarray) -> np.ndarray:
         """A path in this frame (N, 2), e.g. a plan -> the base's path in the current base frame.
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from evodrive_ros.core.conventions import CAMERAS, COMMANDS, FUTURE_STEPS, HISTORY_STEPS
+from evodrive_ros.core.frames import TrajectoryFrame
 from evodrive_ros.core.kinematic_prediction import integrate_dynamics
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, ego_to_prompt
 
@@ -99,12 +100,14 @@ def teacher_user_prompt(
     future_dynamics: np.ndarray,
     codec: TrajectoryCodec = PAPER_CODEC,
     prior_xy: np.ndarray | None = None,
+    frame: TrajectoryFrame = TrajectoryFrame(),
 ) -> str:
     """User turn of the oracle teacher: front camera now and +1/+2/+3 s, history, future ego (§2.1).
 
     With a prior codec the future ego state is also given integrated into a path, written as the
     codec writes answers (the correction to ``prior_xy``): the privileged future in the form the
-    answer takes, which a tiny model can use where it cannot learn to integrate numbers.
+    answer takes, which a tiny model can use where it cannot learn to integrate numbers. The path
+    is the vehicle's, turned into the samples' trajectory ``frame``.
     """
     cameras = [f"CAM_FRONT {label}: {IMAGE_PLACEHOLDER}" for label in TEACHER_IMAGE_LABELS]
     future = np.asarray(future_dynamics, dtype=np.float64).reshape(FUTURE_STEPS, 4)
@@ -115,7 +118,7 @@ def teacher_user_prompt(
         "Future ego state (speed, longitudinal acc, lateral acc, steering) at +0.5 ... +3.0 s: " + format_dynamics(future, codec),
     ]
     if codec.prior is not None:
-        path = integrate_dynamics(np.asarray(dynamics, dtype=np.float64).reshape(HISTORY_STEPS, 4)[-1][None], future[None])[0]
+        path = frame.path_from_base(integrate_dynamics(np.asarray(dynamics, dtype=np.float64).reshape(HISTORY_STEPS, 4)[-1][None], future[None])[0])
         lines.append("Future path from the future ego state, as a correction to the draft: " + codec.encode(path, prior_xy))
     return "\n".join([*lines, INSTRUCTION])
 

@@ -21,7 +21,8 @@ from transformers import PreTrainedTokenizerBase
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.conventions import COMMANDS
-from evodrive_ros.core.driving_samples import SampleSplit
+from evodrive_ros.core.driving_samples import SampleSplit, split_trajectory_frame
+from evodrive_ros.core.frames import TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec
 
@@ -33,7 +34,7 @@ TEACHER_TARGET_KEYS = ("teacher_target_logits", "teacher_target_hidden")
 
 @dataclass(frozen=True)
 class DrivingSample:
-    """One keyframe as the sample builder caches it (ego frame, x forward, y left)."""
+    """One keyframe as the sample builder caches it (its split's trajectory frame, x forward, y left)."""
 
     token: str
     camera_paths: tuple[str, ...]  # six cameras, paper order, relative to the dataroot
@@ -45,6 +46,7 @@ class DrivingSample:
     teacher_front_paths: tuple[str, ...] = ()  # CAM_FRONT at +1, +2, +3 s
     future_dynamics: np.ndarray | None = None  # (6, 4), teacher only
     history_valid: np.ndarray | None = None  # (5,) False where padded before the scene start (None: all valid)
+    frame: TrajectoryFrame = TrajectoryFrame()  # the split's trajectory frame (whose path the waypoints are)
 
     @property
     def teacher_image_paths(self) -> tuple[str, ...]:
@@ -65,6 +67,7 @@ class DrivingSample:
 def samples_from_split(split: SampleSplit) -> list[DrivingSample]:
     """The cached split of ``evodrive samples`` (``driving_samples`` format) as ``DrivingSample``s."""
     a = split.arrays
+    frame = split_trajectory_frame(split.index)
     return [
         DrivingSample(
             token=str(a["sample_token"][i]),
@@ -77,6 +80,7 @@ def samples_from_split(split: SampleSplit) -> list[DrivingSample]:
             teacher_front_paths=tuple(str(p) for p in a["teacher_front_paths"][i]),
             future_dynamics=a["future_dynamics"][i],
             history_valid=a["history_valid"][i],
+            frame=frame,
         )
         for i in range(len(a["sample_token"]))
     ]
@@ -124,7 +128,7 @@ def teacher_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) ->
     if sample.future_dynamics is None or len(sample.teacher_front_paths) != 3:
         raise ValueError(f"sample {sample.token}: the teacher needs 3 future front images and future dynamics")
     return prompts.teacher_user_prompt(sample.history_xy, sample.dynamics, sample.command, sample.future_dynamics, codec,
-                                       sample.prior_xy(codec))
+                                       sample.prior_xy(codec), sample.frame)
 
 
 class DrivingDataset(torch.utils.data.Dataset):
