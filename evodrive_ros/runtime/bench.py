@@ -31,9 +31,10 @@ from evodrive_ros.runtime.pipeline import VlaPlanner, prompt_ids
 STAGES = ("preprocess", "vision", "prefill", "decode", "total")
 PERCENTILES = (50, 90, 99)
 # Reference presets for the Orin estimate: architecture, model image size, prompt and answer tokens
-# (Qwen tokenizer: ~450 text tokens and ~70 answer tokens; word-level tokenizer: ~590 and ~90).
+# (Qwen tokenizer: ~450 text tokens and ~70 answer tokens; the deployable preset's folder with the
+# ctra-residual-t2 codec, one token per number: 363 and 42).
 ORIN_PRESETS = {
-    "deployable (~0.1 B, small vocabulary)": (lm.DEPLOYABLE, ImageSpec(224, 392), 6 * 114 + 590, 90),
+    "deployable preset (0.08 B, small vocabulary)": (lm.DEPLOYABLE, ImageSpec(224, 392), 6 * 114 + 363, 42),
     "qwen2.5-0.5b LLM + deployable vision": (lm.QWEN25_05B, ImageSpec(224, 392), 6 * 114 + 450, 70),
     "qwen2.5-vl-3b (paper)": (lm.QWEN25_VL_3B, ImageSpec(308, 588), 6 * 233 + 450, 70),
 }

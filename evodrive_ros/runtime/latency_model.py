@@ -134,12 +134,12 @@ QWEN25_VL_3B = Architecture(
     vocab_size=151936, image_token_id=151655, vision_depth=32, vision_width=1280, vision_heads=16,
     vision_intermediate_size=3420, vision_full_attention_blocks=(7, 15, 23, 31), vision_window_size=112,
 )
-# A "deployable" student sized for 10 Hz on Orin: ~0.1 B parameters with the project's small
-# word-level vocabulary (decode is bandwidth bound, and a 151 k-row tied output head alone would be
-# 155 MB per token at this width).
+# The ``deployable`` preset (training's ``BUILT_PRESETS``; a test checks an exported folder against
+# this): ~0.1 B parameters sized for 10 Hz on Orin, with the project's small tokenizer (decode is
+# bandwidth bound, and a 151 k-row tied output head alone would be 155 MB per token at this width).
 DEPLOYABLE = Architecture(
     hidden_size=512, num_layers=12, num_heads=8, num_kv_heads=2, head_dim=64, intermediate_size=1536,
-    vocab_size=512, image_token_id=5, vision_depth=12, vision_width=512, vision_heads=8,
+    vocab_size=2368, image_token_id=5, vision_depth=12, vision_width=512, vision_heads=8,
     vision_intermediate_size=1536, vision_full_attention_blocks=(3, 7, 11), vision_window_size=112,
 )
 # Qwen2.5-0.5B's language model (public config) with the deployable vision tower: shows why ~0.5 B

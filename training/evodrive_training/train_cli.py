@@ -15,7 +15,7 @@ import json
 from functools import partial
 from pathlib import Path
 
-DEFAULT_LR = {"tiny": 1e-3}  # tiny models (fresh or pretrained here) need a larger step than the paper's 2e-5
+DEFAULT_LR = {"tiny": 1e-3, "deployable": 3e-4}  # small models (fresh or pretrained here) need a larger step than the paper's 2e-5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=Path, required=True, help="split directory written by 'evodrive samples'")
     parser.add_argument("--dataroot", type=Path, help="image root (default: the one recorded in the split)")
     parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--init", default="tiny", help="'tiny' or a local model directory (default: tiny)")
+    parser.add_argument("--init", default="tiny", help="'tiny', 'deployable' (built here, random weights) or a local model directory (default: tiny)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="model input size, multiples of 28")
     parser.add_argument("--text-only", action="store_true",
                         help="sft only: the student prompt without cameras, no vision tower (the ablation's language warm-up)")

@@ -24,8 +24,8 @@ from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
 
-PRESETS = ("tiny", "qwen2.5-vl-3b")
-DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
+PRESETS = ("tiny", "deployable", "qwen2.5-vl-3b")
+DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "deployable": (224, 392), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,18 @@ class TinySize:
     vision_width: int = 64
     vision_depth: int = 2
     vision_heads: int = 4
+    vision_intermediate_size: int | None = None  # None: twice the vision width
+    vision_full_attention_blocks: tuple[int, ...] | None = None  # the rest use windowed attention; None: the last block
+
+
+# Presets built in code from a ``TinySize`` (random weights; train them here). ``deployable`` is
+# sized for 10 Hz on Jetson Orin (issue 16): ~0.1 B parameters, the small tokenizer (decode reads
+# every weight per token, and a 151 k-row output head would dominate), 224x392 cameras.
+BUILT_PRESETS: dict[str, TinySize] = {
+    "tiny": TinySize(),
+    "deployable": TinySize(hidden_size=512, num_layers=12, num_heads=8, num_kv_heads=2, intermediate_size=1536, vision_width=512,
+                           vision_depth=12, vision_heads=8, vision_intermediate_size=1536, vision_full_attention_blocks=(3, 7, 11)),
+}
 
 
 def build_tiny(
@@ -75,20 +87,20 @@ def build_tiny(
         vision_config=dict(
             depth=size.vision_depth,
             hidden_size=size.vision_width,
-            intermediate_size=2 * size.vision_width,
+            intermediate_size=size.vision_intermediate_size or 2 * size.vision_width,
             num_heads=size.vision_heads,
             out_hidden_size=size.hidden_size,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=112,
-            fullatt_block_indexes=[size.vision_depth - 1],
+            fullatt_block_indexes=list(size.vision_full_attention_blocks or (size.vision_depth - 1,)),
         ),
         tie_word_embeddings=True,
         **ids,
     )
     config.evodrive_image_size = list(image_size)
-    config.evodrive_preset = "tiny"  # travels with saved checkpoints (learning-rate default, provenance)
+    config.evodrive_preset = next((name for name, built in BUILT_PRESETS.items() if built == size), "tiny")  # travels with checkpoints (learning rate, provenance)
     config.evodrive_codec = codec.name
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
@@ -156,10 +168,11 @@ def load_model(
     preset_or_path: str, image_size: tuple[int, int] | None = None, seed: int = 0, dtype: torch.dtype | None = None,
     codec: str | None = None,
 ) -> tuple[Qwen2_5_VLForConditionalGeneration, PreTrainedTokenizerBase]:
-    """``tiny`` builds a fresh model (with ``codec``, default ``ctra-residual``); anything else is a
-    local checkpoint directory, whose codec is the one it was built with."""
-    if preset_or_path == "tiny":
-        return build_tiny(image_size or DEFAULT_IMAGE_SIZE["tiny"], seed=seed, codec=get_codec(codec or RESIDUAL_CODEC.name))
+    """``tiny`` or ``deployable`` builds a fresh model (with ``codec``, default ``ctra-residual``);
+    anything else is a local checkpoint directory, whose codec is the one it was built with."""
+    if preset_or_path in BUILT_PRESETS:
+        return build_tiny(image_size or DEFAULT_IMAGE_SIZE[preset_or_path], BUILT_PRESETS[preset_or_path], seed=seed,
+                          codec=get_codec(codec or RESIDUAL_CODEC.name))
     if codec is not None:
         raise ValueError(f"--codec applies to a fresh tiny model; {preset_or_path} keeps the codec it was trained with")
     return load_pretrained(preset_or_path, image_size, dtype)
