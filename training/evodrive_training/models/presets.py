@@ -24,8 +24,8 @@ from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
 
-PRESETS = ("tiny", "deployable", "qwen2.5-vl-3b")
-DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "deployable": (224, 392), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
+PRESETS = ("tiny", "deployable", "qwen2.5-vl-3b-shallow", "qwen2.5-vl-3b")
+DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "deployable": (224, 392), "qwen2.5-vl-3b-shallow": (308, 588), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class TinySize:
     vision_heads: int = 4
     vision_intermediate_size: int | None = None  # None: twice the vision width
     vision_full_attention_blocks: tuple[int, ...] | None = None  # the rest use windowed attention; None: the last block
+    vocab_size: int | None = None  # None: the tokenizer's, rounded up to a multiple of 64
+    rope_theta: float = 10000.0
+    mrope_section: tuple[int, int, int] | None = None  # rotary pairs on (time, height, width); None: half, a quarter, a quarter
 
 
 # Presets built in code from a ``TinySize`` (random weights; train them here). ``deployable`` is
@@ -51,6 +54,14 @@ BUILT_PRESETS: dict[str, TinySize] = {
     "tiny": TinySize(),
     "deployable": TinySize(hidden_size=512, num_layers=12, num_heads=8, num_kv_heads=2, intermediate_size=1536, vision_width=512,
                            vision_depth=12, vision_heads=8, vision_intermediate_size=1536, vision_full_attention_blocks=(3, 7, 11)),
+    # Qwen2.5-VL-3B's public configuration at full width (vocabulary, hidden 2048, heads, MLP, M-RoPE
+    # sections, rope theta, the vision tower's width and windowed + full attention) and reduced depth
+    # (1 decoder layer, 2 vision blocks): the export and the runtime at the paper's dimensions without
+    # 15 GB of weights (issue 17). Its tokenizer is the project's small one inside the 151,936-row
+    # vocabulary: Qwen's own cannot be downloaded here.
+    "qwen2.5-vl-3b-shallow": TinySize(hidden_size=2048, num_layers=1, num_heads=16, num_kv_heads=2, intermediate_size=11008,
+                                      vision_width=1280, vision_depth=2, vision_heads=16, vision_intermediate_size=3420,
+                                      vision_full_attention_blocks=(1,), vocab_size=151936, rope_theta=1e6, mrope_section=(16, 24, 24)),
 }
 
 
@@ -68,9 +79,10 @@ def build_tiny(
         ("vision_start_token_id", prompts.VISION_START), ("vision_end_token_id", prompts.VISION_END)]}
     head_dim = size.hidden_size // size.num_heads
     section = head_dim // 2 // 4
+    mrope_section = list(size.mrope_section or (head_dim // 2 - 2 * section, section, section))
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=64 * -(-len(tokenizer) // 64),
+            vocab_size=size.vocab_size or 64 * -(-len(tokenizer) // 64),
             hidden_size=size.hidden_size,
             intermediate_size=size.intermediate_size,
             num_hidden_layers=size.num_layers,
@@ -78,8 +90,7 @@ def build_tiny(
             num_key_value_heads=size.num_kv_heads,
             max_position_embeddings=4096,
             rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                             "mrope_section": [head_dim // 2 - 2 * section, section, section]},
+            rope_parameters={"rope_type": "default", "rope_theta": size.rope_theta, "mrope_section": mrope_section},
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=None,
