@@ -50,7 +50,8 @@ def test_lockstep_through_the_node_drives_as_in_process(scenario, tmp_path):
 
 def test_realtime_through_the_node_uses_plans_after_they_arrive(scenario, tmp_path):
     run = _through_node(scenario, tmp_path / "node.log", lockstep=False)
-    assert run.cycles == 20 and len(run.plans) >= 15  # nearly every cycle gets the previous cycle's plan
+    # most cycles get the previous cycle's plan (15-19 of 20 on an idle machine; 14 with two trainings beside it)
+    assert run.cycles == 20 and len(run.plans) >= 10
     assert run.skipped.get("no_new_plan_from_node", 0) >= 1  # the first cycle has none yet
     frame_times = np.arange(20) * 0.1 + 2.0
     # every plan used comes from the frames of an earlier cycle: never from the last cycle's, never from the same cycle's
