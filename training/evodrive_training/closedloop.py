@@ -332,9 +332,10 @@ class NodeCycle(Tracker):
     def plan_and_control(self, world: World, run: Rollout, period_s: float) -> EgoControl:
         run.cycles += 1
         stamp = self._stamp(world)
+        self.link.publish_command(route_command(self.scenario, world))
         if self.link.lockstep:  # the first cycle follows the whole take-over's odometry: give the node longer to take it in
             time.sleep(closedloop_node.ODOMETRY_SETTLE_S * (20 if run.cycles == 1 else 1))
-            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(self.scenario, world))
+            self.link.publish_frames(stamp, self.scenario.jpegs(world))
             waypoints = self.link.plan_for(stamp)
             if waypoints is None:
                 run.skip("no_plan_from_node")
@@ -347,7 +348,7 @@ class NodeCycle(Tracker):
             else:
                 self.last_stamp = newest[0]
                 self.adopt((newest[0] - self.offset_s, newest[1]), run)
-            self.link.publish_frames(stamp, self.scenario.jpegs(world), route_command(self.scenario, world))
+            self.link.publish_frames(stamp, self.scenario.jpegs(world))
         return self.track(world, run, period_s)
 
 

@@ -36,7 +36,8 @@ START_S = 100.0
 PLAN_WAIT_S = 10.0  # lockstep: wall seconds to wait for one plan before counting the cycle as skipped
 READY_WAIT_S = 60.0  # the node loads its model before it subscribes
 # Lockstep: topics are not ordered with each other; the frames of an instant are published this long
-# after its odometry so the node has it, as on a vehicle where odometry (50 Hz) runs ahead of images.
+# after its odometry and route command so the node has them (a command queued behind the frames
+# planned the first cycle with the default one), as on a vehicle where odometry (50 Hz) runs ahead.
 ODOMETRY_SETTLE_S = 0.01
 # Lockstep: the world runs faster than real time, and the node keeps only the last few odometry
 # messages (best effort, depth 50): each sample waits this long so a busy node takes them all.
@@ -125,8 +126,10 @@ class NodeLink:
         msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(speed), float(yaw_rate)
         self.odom.publish(msg)
 
-    def publish_frames(self, t_s: float, jpegs: list[bytes], command: str) -> None:
+    def publish_command(self, command: str) -> None:
         self.command.publish(self._string_type(data=command))
+
+    def publish_frames(self, t_s: float, jpegs: list[bytes]) -> None:
         for name, data in zip(CAMERAS, jpegs):
             msg = self._image_type()
             msg.header.stamp, msg.header.frame_id, msg.format = ros_time(t_s), name, "jpeg"
