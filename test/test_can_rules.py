@@ -9,19 +9,18 @@ import pytest
 
 from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC, SOURCE_ZERO, load_split
 
-synth = pytest.importorskip("evodrive_training.synth")
+pytest.importorskip("evodrive_training.synth")
 pytest.importorskip("nuscenes")
 from evodrive_training.data.cache import build_split  # noqa: E402
+from synthetic_dataroots import small_dataroot  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def dataroot(tmp_path_factory):
-    root = tmp_path_factory.mktemp("can")
-    config = synth.SynthConfig.from_dict({"scene": {"duration_s": 6.0}, "camera": {"width": 64, "height": 36}})
-    dataroot = synth.generate_dataset(root / "data", n_scenes=2, seed=5, config=config)
+    dataroot, version = small_dataroot(tmp_path_factory.mktemp("can"), n_scenes=2, seed=5, duration_s=6.0)
     (dataroot / "can_bus" / "scene-0002_pose.json").unlink()  # as for a scene without CAN data
     (dataroot / "can_bus" / "scene-0002_steeranglefeedback.json").unlink()
-    return dataroot, config.version
+    return dataroot, version
 
 
 def _split(dataroot, version, cache, rule):

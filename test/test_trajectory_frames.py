@@ -50,23 +50,24 @@ def test_a_frame_refuses_an_unknown_name_or_a_missing_mount():
 
 # --- samples on a synthetic dataroot whose LIDAR_TOP sits 0.94 m ahead of the ego pose ----------------
 
-synth = pytest.importorskip("evodrive_training.synth")
+pytest.importorskip("evodrive_training.synth")
 pytest.importorskip("nuscenes")
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
+    from synthetic_dataroots import small_dataroot
+
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_training.data.cache import build_split
 
     root = tmp_path_factory.mktemp("frames")
-    config = synth.SynthConfig.from_dict({"scene": {"duration_s": 12.0}, "camera": {"width": 64, "height": 36}})
-    dataroot = synth.generate_dataset(root / "data", n_scenes=3, seed=7, config=config)
+    dataroot, version = small_dataroot(root, n_scenes=3, seed=7, duration_s=12.0)
     built = {}
     for frame in ("ego", "lidar"):
-        report = build_split(dataroot, config.version, "all", root / frame, progress=False, trajectory_frame=frame)
+        report = build_split(dataroot, version, "all", root / frame, progress=False, trajectory_frame=frame)
         built[frame] = load_split(report.split_dir)
-    return dataroot, config.version, built
+    return dataroot, version, built
 
 
 def _community_future(nusc, sample_token: str) -> tuple[np.ndarray, np.ndarray]:

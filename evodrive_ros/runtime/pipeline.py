@@ -171,7 +171,8 @@ class VlaPlanner:
             if missing:
                 raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
             pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.image_spec, self._pool.map)
-            input_ids = self.prompt_ids(inputs)
+            inputs = self._in_model_frame(inputs)  # from here on, the model's trajectory frame
+            input_ids = prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec)
             positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
             lap("preprocess")
             features = self.engine.encode_images(pixel_values)
@@ -191,8 +192,7 @@ class VlaPlanner:
             tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
-            history_xy = self._in_model_frame(inputs).history_xy
-            waypoints = self.frame.to_base(self.codec.decode(text, self.codec.prior_plan(history_xy, inputs.history_valid, inputs.dynamics)))
+            waypoints = self.frame.to_base(self.codec.decode(text, self.codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics)))
         except (ValueError, DecodingError, TrajectoryParseError) as exc:
             timings["total"] = (time.perf_counter() - start) * 1e3
             return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)
