@@ -38,6 +38,8 @@ teacher_front_padded        (N, 3) bool      True: past the scene end, repeats t
 occupancy_bits              (N, F, 5000) u8  ``np.packbits`` of each (200, 200) bool BEV grid of the other
                                              vehicles' and pedestrians' boxes at that future step; rows
                                              along x, columns along y, cell i covers [-50 + 0.5 i, ...)
+cause                       (N,) u8          why the next 3 s depart from steady driving
+                                             (``keyframe_causes.CAUSES`` index; 255: not labelled)
 ==========================  ===============  ==========================================================
 
 Scene files also hold the scalars ``format_version``, ``scene_token``, ``scene_name``, ``cache_key``.
@@ -81,6 +83,7 @@ SAMPLE_FIELDS: tuple[str, ...] = (
     "teacher_front_paths",
     "teacher_front_padded",
     "occupancy_bits",
+    "cause",
 )
 SCENE_SCALARS: tuple[str, ...] = ("format_version", "scene_token", "scene_name", "cache_key")
 

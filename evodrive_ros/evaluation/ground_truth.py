@@ -21,7 +21,9 @@ import numpy as np
 from evodrive_ros.core.conventions import FUTURE_STEPS
 from evodrive_ros.core.driving_samples import SPLIT_INDEX, load_split, unpack_occupancy
 from evodrive_ros.core.openloop_metrics import GRID_SIZE, PROTOCOLS
+from evodrive_ros.core.keyframe_causes import UNKNOWN
 from evodrive_ros.core.trajectory_codec import prompt_to_ego
+from evodrive_ros.evaluation.vision_split import SPLIT_FIELDS, cause_counts, vision_dependent
 
 COMMUNITY_FILES = ("gt_traj.pkl", "gt_traj_mask.pkl", "stp3_gt_seg.pkl", "uniad_gt_seg.pkl")
 _COMMUNITY_COLUMNS = {"stp3": "left", "uniad": "right"}
@@ -36,9 +38,21 @@ class GroundTruth:
     future_mask: np.ndarray  # (N, 6, 2), 1 where the GT step is valid
     occupancy_of: dict[str, Callable[[int], np.ndarray]]  # protocol -> sample index -> (6, 200, 200)
     columns: dict[str, str]  # protocol -> "left" | "right"
+    # Cached splits with keyframe causes (synthetic data): the vision-dependent split and its causes.
+    vision_mask: np.ndarray | None = None
+    vision_causes: dict[str, int] | None = None
 
     def occupancy(self, protocol: str, index: int) -> np.ndarray:
         return self.occupancy_of[protocol](index)
+
+    def subset(self, mask: np.ndarray) -> "GroundTruth":
+        """The samples where ``mask`` (N,) is True, in order."""
+        index = np.flatnonzero(mask)
+        return GroundTruth(
+            tokens=[self.tokens[i] for i in index], future_xy=self.future_xy[index], future_mask=self.future_mask[index],
+            occupancy_of={p: (lambda i, get=get: get(int(index[i]))) for p, get in self.occupancy_of.items()},
+            columns=dict(self.columns),
+        )
 
 
 def load_ground_truth(path: Path) -> GroundTruth:
@@ -54,19 +68,23 @@ def load_ground_truth(path: Path) -> GroundTruth:
 
 
 def load_cached_split(split_dir: Path) -> GroundTruth:
-    split = load_split(split_dir, ("sample_token", "future_xy", "future_valid", "occupancy_bits"))
+    split = load_split(split_dir, ("sample_token", "occupancy_bits", *SPLIT_FIELDS))
     bits = split.arrays["occupancy_bits"]
     valid = split.arrays["future_valid"].astype(np.float64)
 
     def grids(i: int) -> np.ndarray:
         return unpack_occupancy(bits[i])
 
+    labelled = bool(np.any(split.arrays["cause"] != UNKNOWN))
+    vision = vision_dependent(split.arrays) if labelled else None
     return GroundTruth(
         tokens=split.tokens,
         future_xy=split.arrays["future_xy"].astype(np.float64),
         future_mask=np.repeat(valid[..., None], 2, axis=-1),
         occupancy_of={p: grids for p in PROTOCOLS},
         columns={p: "left" for p in PROTOCOLS},
+        vision_mask=vision,
+        vision_causes=cause_counts(split.arrays, vision) if labelled else None,
     )
 
 

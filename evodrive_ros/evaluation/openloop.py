@@ -7,10 +7,12 @@ import numpy as np
 from evodrive_ros.core.openloop_metrics import PROTOCOLS, OpenLoopAccumulator, protocol_summary
 from evodrive_ros.evaluation.ground_truth import GroundTruth
 from evodrive_ros.evaluation.predictions import ResolvedPredictions
+from evodrive_ros.evaluation.vision_split import VISION_MARGIN_M
 
 
 def evaluate(gt: GroundTruth, predictions: ResolvedPredictions) -> dict:
-    """``{"stp3": {"L2": [...], "collision": [...]}, "uniad": {...}, "n_samples", "n_unparsed"}``.
+    """``{"stp3": {"L2": [...], "collision": [...]}, "uniad": {...}, "n_samples", "n_unparsed"}``, and
+    where the GT has keyframe causes the same for the vision-dependent split under ``"vision"``.
 
     L2 in metres, collision in percent; every GT sample is in the denominator.
     """
@@ -28,6 +30,10 @@ def evaluate(gt: GroundTruth, predictions: ResolvedPredictions) -> dict:
         report[protocol] = protocol_summary(*acc.per_step(), protocol)
     report["n_samples"] = len(gt.tokens)
     report["n_unparsed"] = len(predictions.unparsed)
+    if gt.vision_mask is not None:
+        mask, unparsed = gt.vision_mask, set(predictions.unparsed)
+        subset = ResolvedPredictions(predictions.trajectories[mask], [t for t, m in zip(gt.tokens, mask) if m and t in unparsed])
+        report["vision"] = {**evaluate(gt.subset(mask), subset), "margin_m": VISION_MARGIN_M, "causes": gt.vision_causes}
     return report
 
 
@@ -41,4 +47,7 @@ def markdown_table(report: dict, name: str = "predictions") -> str:
         + " |"
         for protocol in PROTOCOLS
     ]
+    if "vision" in report and report["vision"]["n_samples"]:
+        rows += [row.replace(f"| {protocol} |", f"| {protocol} · vision split ({report['vision']['n_samples']}) |")
+                 for protocol, row in zip(PROTOCOLS, markdown_table(report["vision"], name).splitlines()[2:])]
     return "\n".join([header, rule, *rows])

@@ -53,7 +53,7 @@ from evodrive_training import closedloop_node
 from evodrive_training.closedloop_node import NodeLink
 from evodrive_training.synth import SynthConfig
 from evodrive_training.synth.dataset import scene_renderer, scene_world
-from evodrive_training.synth.render import Parts, agent_parts
+from evodrive_training.synth.render import frame_parts
 from evodrive_training.synth.world import EGO_CENTRE_AHEAD_M, EGO_LENGTH_M, EGO_WIDTH_M, PEDESTRIAN, EgoControl, World
 
 FALLBACK_DECEL = 4.0  # m/s^2 once no fresh plan is left
@@ -150,6 +150,7 @@ class Scenario:
         self.agent_kinds = np.where(agents.parked, pdm_metrics.STATIC,
                                     np.where(agents.kind == PEDESTRIAN, pdm_metrics.PEDESTRIAN, pdm_metrics.VEHICLE))
         self.agents = agents  # kinds, sizes and colours (never stepped: rollouts build their own worlds)
+        self.lights = world.lights
         self.route = Route(world.layout.ego_lane)
         self.reference = rollout(self, None)
         self.situation = situation(world.layout, np.asarray(self.reference.ego)[int(round(config.takeover_s / self.dt)):, :2])
@@ -167,7 +168,7 @@ class Scenario:
     def jpegs(self, world: World) -> list[bytes]:
         """The six cameras at the ego's pose, JPEG-encoded as the dataset's images were."""
         pose = np.stack([world.agent_x, world.agent_y, world.agent_yaw, world.agents.speed], axis=1)
-        parts = Parts.concat([agent_parts(world.agents, pose, world.agents.active), self.scenery])
+        parts = frame_parts(world.agents, pose, world.agents.active, self.scenery, world.lights, world.time)
         return [self.renderer.encode(image) for image, _ in self.renderer.render(np.array([world.ego.x, world.ego.y, world.ego.yaw]), parts)]
 
 

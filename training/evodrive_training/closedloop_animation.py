@@ -13,7 +13,7 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_training.closedloop import Rollout, Scenario, ego_boxes
 from evodrive_training.synth.ground import MAP_RESOLUTION_M
-from evodrive_training.synth.render import Parts, agent_parts
+from evodrive_training.synth.render import frame_parts
 
 
 BEV_PIXELS = 320
@@ -63,7 +63,7 @@ def bev_frame(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
 
 def front_camera(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
     """The front camera at step ``k`` (BGR), scaled to the BEV's height."""
-    parts = Parts.concat([agent_parts(scenario.agents, run.agent_pose[k], run.agent_active[k]), scenario.scenery])
+    parts = frame_parts(scenario.agents, run.agent_pose[k], run.agent_active[k], scenario.scenery, scenario.lights, float(run.times[k]))
     image = scenario.renderer.render(np.asarray(run.ego[k][:3]), parts)[CAMERAS.index("CAM_FRONT")][0]
     height, width = image.shape[:2]
     return cv2.resize(image, (int(round(width * BEV_PIXELS / height)), BEV_PIXELS), interpolation=cv2.INTER_LINEAR)

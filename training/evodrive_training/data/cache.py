@@ -41,6 +41,7 @@ from evodrive_ros.core.driving_samples import (
 from evodrive_ros.core.safe_output import sha256_file
 from evodrive_training.data.samples import BUILDER_VERSION, build_scene_samples, scene_frame
 from evodrive_training.data.scene_source import gather_scene
+from evodrive_ros.core.keyframe_causes import read_keyframe_causes
 
 OFFICIAL_VERSIONS = ("v1.0-trainval", "v1.0-mini", "v1.0-test")
 NUSCENES_TABLES = (
@@ -133,7 +134,8 @@ def build_split(
         raise ValueError(f"{split_dir} holds samples of {previous['dataroot']}, not {dataroot}; choose another cache folder")
     recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
-    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame, can_rule)
+    causes = read_keyframe_causes(dataroot / version)
+    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame, can_rule, causes)
     bar = tqdm(total=len(names), desc=f"samples {version}/{split}", unit="scene", disable=not progress)
     entries = []
     for built in _build_scenes(job, names, workers, bar):
@@ -177,10 +179,11 @@ class _SceneJob:
     recorded: dict  # scene file -> sha256 the previous split.json recorded
     trajectory_frame: str
     can_rule: str
+    causes: dict  # sample token -> keyframe cause code (synthetic dataroots; empty for nuScenes)
 
     def build(self, name: str) -> _BuiltScene:
         scene = self.scenes_by_name[name]
-        source = gather_scene(self.nusc, self.can_bus, scene, self.can_rule)
+        source = gather_scene(self.nusc, self.can_bus, scene, self.can_rule, self.causes)
         frame = scene_frame(source, self.trajectory_frame)
         key = source.digest(f"{BUILDER_VERSION}/{self.trajectory_frame}")
         relative = f"{SCENES_DIR}/{scene['token']}.npz"

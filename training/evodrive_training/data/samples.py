@@ -21,11 +21,12 @@ import numpy as np
 from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS, HISTORY_STEPS, KEYFRAME_HZ, command_from_future
 from evodrive_ros.core.driving_samples import TEACHER_FRONT_OFFSETS_S, pack_occupancy
 from evodrive_ros.core.frames import TrajectoryFrame, world_to_ego_xy
+from evodrive_ros.core.keyframe_causes import UNKNOWN
 from evodrive_training.data.dynamics import scene_dynamics
 from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.scene_source import SceneSource
 
-BUILDER_VERSION = "samples-2"  # bump when the built values change: every cached scene is rebuilt
+BUILDER_VERSION = "samples-3"  # bump when the built values change: every cached scene is rebuilt
 _TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
 
 
@@ -80,6 +81,7 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         "teacher_front_paths": source.camera_paths[np.minimum(front_idx, n - 1), 0].astype(str),
         "teacher_front_padded": front_idx >= n,
         "occupancy_bits": pack_occupancy(occupancy),
+        "cause": source.cause if source.cause is not None else np.full(n, UNKNOWN, dtype=np.uint8),
     }
 
 

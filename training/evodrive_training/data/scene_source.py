@@ -16,6 +16,7 @@ import numpy as np
 
 from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.frames import SensorMount, quaternion_yaw
+from evodrive_ros.core.keyframe_causes import cause_codes
 
 # Other road users that block the ego box (ST-P3 / UniAD: vehicles and pedestrians).
 OCCUPANCY_CATEGORY_PREFIXES: tuple[str, ...] = ("vehicle.", "human.pedestrian.")
@@ -42,6 +43,7 @@ class SceneSource:
     can_steering: np.ndarray  # (N,) steeranglefeedback (rad, left +); NaN where missing
     lidar_mount: SensorMount | None = None  # LIDAR_TOP's calibration (the ``lidar`` trajectory frame); None without one
     can_rule: str = "nearest"  # how CAN values were picked (``CAN_RULES``)
+    cause: np.ndarray | None = None  # (N,) uint8 ``keyframe_causes`` code per keyframe (``UNKNOWN`` where unlabelled)
 
     def digest(self, builder_version: str) -> str:
         """sha256 of every input value and the builder version: the scene's cache key."""
@@ -53,12 +55,14 @@ class SceneSource:
         for boxes in self.boxes:
             h.update(np.ascontiguousarray(boxes, dtype=np.float64).tobytes() + b"|")
         h.update(repr((self.lidar_mount, self.can_rule)).encode())
+        if self.cause is not None:
+            h.update(np.ascontiguousarray(self.cause, dtype=np.uint8).tobytes())
         return h.hexdigest()
 
 
-def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest") -> SceneSource:
+def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: dict[str, int] | None = None) -> SceneSource:
     """Reads one scene record's keyframes, ego poses, camera files, boxes and CAN values (picked by
-    ``can_rule``, one of ``CAN_RULES``)."""
+    ``can_rule``, one of ``CAN_RULES``); ``causes``: the dataroot's keyframe cause labels, if any."""
     if can_rule not in CAN_RULES:
         raise ValueError(f"can_rule must be one of {CAN_RULES}, got {can_rule!r}")
     samples = []
@@ -86,6 +90,7 @@ def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest") -> Scene
                                  "nearest" if can_rule == "nearest" else "at_or_after")[:, 0],
         lidar_mount=_lidar_mount(nusc, samples[0]),
         can_rule=can_rule,
+        cause=np.array(cause_codes([s["token"] for s in samples], causes or {}), dtype=np.uint8),
     )
 
 

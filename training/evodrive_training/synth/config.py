@@ -56,6 +56,13 @@ class TrafficConfig:
     car_speed_mps: Range = (7.0, 12.0)
     ego_speed_mps: Range = (8.0, 12.0)
     pedestrian_speed_mps: Range = (1.0, 1.6)
+    # Situations only the cameras reveal (issue 15). Off by default: the shipped tiny model and the
+    # 200-scene ablation were trained without them; ``configs/synth/vision.yaml`` turns them on.
+    traffic_light_probability: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # per route intersection
+    light_green_s: Range = (5.0, 12.0)
+    light_red_s: Range = (4.0, 10.0)  # the yellow phase is 3 s
+    jaywalker_fraction: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # walkers who step out in front of the ego
+    lead_brake_probability: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # per car in the ego's lane
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .can_bus import write_can_bus
 from .config import SynthConfig
 from .ground import draw_ground, ground_palette, place_buildings
 from .nuscenes_writer import NuScenesWriter
-from .render import Parts, SceneRenderer, agent_parts, building_parts
+from .render import Parts, SceneRenderer, building_parts, frame_parts
 from .roads import layout_extent, uniform, unit
 from .world import MAP_MARGIN_M, SceneLog, World, build_world, simulate
 
@@ -51,7 +51,7 @@ class RenderedScene:
 
     def frame(self, t: float, with_ids: bool = False):
         pose, active = self.log.agents_at(t)
-        parts = Parts.concat([agent_parts(self.log.agents, pose, active), self.scenery])
+        parts = frame_parts(self.log.agents, pose, active, self.scenery, self.log.lights, t)
         return self.renderer.render(self.log.ego_at(t), parts, with_ids=with_ids)
 
 
@@ -139,7 +139,7 @@ def _add_keyframe(writer: NuScenesWriter, records, log: SceneLog, config: SynthC
     pose, active = log.agents_at(t)
     in_range = np.hypot(pose[:, 0] - ego[0], pose[:, 1] - ego[1]) < config.scene.annotation_range_m
     masks = [ids for _, ids in images] if config.write_instance_masks else None
-    writer.add_keyframe(records, utime, ego, jpegs, masks, log.agents, pose, active & in_range)
+    writer.add_keyframe(records, utime, ego, jpegs, masks, log.agents, pose, active & in_range, log.keyframe_cause(t))
 
 
 def _bag_writer(path: Path, rig, log: SceneLog, start_utime: int, end_s: float):

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from evodrive_ros.core.keyframe_causes import KEYFRAME_CAUSES_FILE, write_keyframe_causes
+
 from .camera_rig import LIDAR_TOP, Camera, yaw_quaternion
 from .ground import GroundMap
 from .world import PEDESTRIAN, TRUCK, Agents
@@ -56,6 +58,7 @@ class NuScenesWriter:
         (root / "maps").mkdir(exist_ok=True)
         (root / version).mkdir(exist_ok=True)
         self.instance_index: list[str] = []  # instance token per id in the instance-mask PNGs (id - 1)
+        self.keyframe_causes: dict[str, str] = {}  # sample token -> why the expert's future departs from steady driving
         self._instance_ids: dict[str, int] = {}
 
     def token(self, *key: object) -> str:
@@ -88,11 +91,13 @@ class NuScenesWriter:
 
     def add_keyframe(self, scene: _SceneRecords, utime: int, ego_pose: np.ndarray, images: list[bytes],
                      instance_masks: list[np.ndarray] | None, agents: Agents, agent_pose: np.ndarray,
-                     annotated: np.ndarray) -> None:
-        """One 2 Hz sample: images (in camera order), ego pose (x, y, yaw) and boxes of ``annotated`` agents."""
+                     annotated: np.ndarray, cause: str) -> None:
+        """One 2 Hz sample: images (in camera order), ego pose (x, y, yaw), boxes of ``annotated``
+        agents and the keyframe's ``cause`` label."""
         index = len(scene.samples)
         sample_token = self.token("sample", scene.name, index)
         scene.samples.append(sample_token)
+        self.keyframe_causes[sample_token] = cause
         self.tables["sample"].append({"token": sample_token, "timestamp": utime, "scene_token": scene.token})
         rotation = yaw_quaternion(float(ego_pose[2]))
         for channel, data in zip(self.channels, [*images, None]):
@@ -176,6 +181,7 @@ class NuScenesWriter:
             (self.root / self.version / f"{name}.json").write_text(json.dumps(records, indent=0))
         if self.instance_index:
             (self.root / "instance_masks" / "index.json").write_text(json.dumps(self.instance_index))
+        write_keyframe_causes(self.root / self.version / KEYFRAME_CAUSES_FILE, self.keyframe_causes)
 
 
 def _link(records: list[dict]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from .camera_rig import Camera
 from .config import CameraConfig
 from .ground import Buildings, GroundMap
-from .world import CAR, PEDESTRIAN, TRUCK, Agents
+from .world import CAR, PEDESTRIAN, SIGNAL_HEAD_SIZE_M, SIGNAL_POLE_HEIGHT_M, TRUCK, Agents, TrafficLights
 
 NEAR_M = 0.3
 AMBIENT = 0.55
@@ -75,6 +75,32 @@ def agent_parts(agents: Agents, pose: np.ndarray, active: np.ndarray) -> Parts:
     if not items:
         return Parts(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int))
     return Parts.concat(items)
+
+
+_SIGNAL_RGB = np.array([(40, 225, 90), (245, 200, 30), (235, 35, 35)], dtype=float)  # GREEN, YELLOW, RED: the lit head
+_POLE_RGB = (70, 70, 75)
+
+
+def light_parts(lights: TrafficLights, t: float, first_owner: int) -> Parts:
+    """Each signal at time ``t``: a pole and a head lit in its state's colour (scenery, instance 0)."""
+    n = len(lights)
+    along, across, height = SIGNAL_HEAD_SIZE_M
+    pole = np.concatenate([lights.head_xy, np.zeros((n, 1))], axis=1)
+    head = np.concatenate([lights.head_xy, np.full((n, 1), SIGNAL_POLE_HEIGHT_M)], axis=1)
+    return Parts(
+        base=np.concatenate([pole, head]),
+        size=np.concatenate([np.tile([0.2, 0.2, SIGNAL_POLE_HEIGHT_M], (n, 1)), np.tile([along, across, height], (n, 1))]),
+        yaw=np.concatenate([lights.yaw, lights.yaw]),
+        colour=np.concatenate([np.tile(_POLE_RGB, (n, 1)).astype(float), _SIGNAL_RGB[lights.state(t)]]),
+        instance=np.zeros(2 * n, int),
+        owner=first_owner + np.concatenate([np.arange(n), np.arange(n)]),
+    )
+
+
+def frame_parts(agents: Agents, pose: np.ndarray, active: np.ndarray, scenery: Parts, lights: TrafficLights, t: float) -> Parts:
+    """Everything drawn in one frame: the agents at ``pose``, the static scenery, the signals at ``t``."""
+    first_owner = int(max(scenery.owner.max(initial=-1), len(agents) - 1)) + 1
+    return Parts.concat([agent_parts(agents, pose, active), scenery, light_parts(lights, t, first_owner)])
 
 
 def building_parts(buildings: Buildings, first_owner: int) -> Parts:

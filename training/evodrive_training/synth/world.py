@@ -15,6 +15,7 @@ import numpy as np
 from evodrive_ros.core.conventions import WHEELBASE_M, bicycle_yaw_rate  # shared with the runtime's odometry model
 from evodrive_ros.closedloop.controller import bicycle_step
 from evodrive_ros.core.frames import wrap_angle
+from evodrive_ros.core.keyframe_causes import CAUSES
 
 from .config import SynthConfig
 from .roads import PATH_SPACING_M, RoadLayout, generate_layout, layout_extent, headings, offset_left, resample, uniform, unit
@@ -33,6 +34,19 @@ LOOKAHEAD_STEPS = 60  # leader search: 60 path points, 2 per metre ...
 LOOKAHEAD_STRIDE = 2  # ... every second one -> 60 m
 MAX_LATERAL_ACCEL = 2.0  # expert slows down for curves
 LEADER_REFRESH_S = 0.1
+
+# Why the expert's motion departs from steady driving, recorded every step (``World.ego_cause``):
+# the constraint that set its acceleration, or the road's curvature. Keyframe labels summarise them.
+NONE, CURVE, LEAD_VEHICLE, PEDESTRIAN_CAUSE, TRAFFIC_LIGHT = (CAUSES.index(c) for c in ("none", "curve", "lead_vehicle", "pedestrian", "traffic_light"))
+CAUSE_MARGIN_MPS2 = 0.3  # a constraint "binds" when it lowers the acceleration by more than this
+
+# Signals: green, yellow, red; the expert stops for yellow only when it can do so comfortably.
+GREEN, YELLOW, RED = 0, 1, 2
+YELLOW_S = 3.0
+YELLOW_STOP_DECEL = 3.5  # m/s^2: above this the expert drives on through a yellow light
+STOP_LINE_BEFORE_SQUARE_M = 4.0  # the stop line is before the zebra crossing in front of the junction
+SIGNAL_POLE_HEIGHT_M = 3.0
+SIGNAL_HEAD_SIZE_M = (0.4, 0.8, 1.6)  # along the road, across, height: large, so it shows at 196 px wide
 
 
 @dataclass
@@ -97,9 +111,48 @@ class Agents:
     go_time: np.ndarray  # pedestrians wait on the kerb until then (and for a gap in traffic)
     parked: np.ndarray
     active: np.ndarray  # False once an agent has driven off the end of its path
+    jaywalk_m: np.ndarray  # a jaywalker steps out when the ego is this close (inf: waits for a gap)
+    brake: np.ndarray  # (A, 3) start time, hold time after stopping, deceleration: a car that brakes once (start inf: never)
 
     def __len__(self) -> int:
         return len(self.kind)
+
+
+@dataclass
+class TrafficLights:
+    """Signals on the ego's route: stop lines (arc length on the ego lane), heads, cycles."""
+
+    stop_s: np.ndarray  # (L,) stop line, metres along the ego lane
+    head_xy: np.ndarray  # (L, 2) the signal head, on the far right corner of the junction
+    yaw: np.ndarray  # (L,) direction of the approach (the head faces against it)
+    green_s: np.ndarray
+    red_s: np.ndarray
+    offset_s: np.ndarray  # phase at t = 0
+
+    @staticmethod
+    def empty() -> "TrafficLights":
+        return TrafficLights(np.zeros(0), np.zeros((0, 2)), *(np.zeros(0) for _ in range(4)))
+
+    def __len__(self) -> int:
+        return len(self.stop_s)
+
+    def state(self, t: float) -> np.ndarray:
+        """(L,) GREEN / YELLOW / RED at time ``t``."""
+        phase = (t + self.offset_s) % (self.green_s + YELLOW_S + self.red_s)
+        return np.where(phase < self.green_s, GREEN, np.where(phase < self.green_s + YELLOW_S, YELLOW, RED))
+
+
+def light_gap(lights: TrafficLights, t: float, front_s: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """Gap from each front bumper (arc length ``front_s`` on the ego lane) to the nearest stop line
+    it must stop at (inf if none): yellow where stopping needs at most ``YELLOW_STOP_DECEL``, red
+    where it is possible at all (a driver who passed on yellow is in the junction by then)."""
+    if not len(lights):
+        return np.full(len(front_s), np.inf)
+    gap = lights.stop_s[None] - front_s[:, None]  # (A, L)
+    state = lights.state(t)[None]
+    needed = speed[:, None] ** 2 / (2 * np.maximum(gap, 1e-3))
+    stop = (gap > -0.5) & (((state == RED) & (needed <= MAX_DECEL)) | ((state == YELLOW) & (needed <= YELLOW_STOP_DECEL)))
+    return np.where(stop, np.maximum(gap, 0.0), np.inf).min(axis=1)
 
 
 def idm_accel(speed: np.ndarray, desired: np.ndarray, gap: np.ndarray, closing_speed: np.ndarray) -> np.ndarray:
@@ -111,8 +164,8 @@ def idm_accel(speed: np.ndarray, desired: np.ndarray, gap: np.ndarray, closing_s
 
 def leader_gaps(points: np.ndarray, along: np.ndarray, lane_half_width: float, obstacles: np.ndarray,
                 obstacle_half: np.ndarray, self_length: np.ndarray, obstacle_speed: np.ndarray,
-                exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bumper gap to, and speed of, the nearest obstacle in each agent's lane ahead.
+                exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bumper gap to, speed of and index of (-1: none) the nearest obstacle in each agent's lane ahead.
 
     ``obstacles`` (K, 2) have half extents ``obstacle_half`` (K, 2: along, across); ``exclude`` (A, K)
     masks an agent itself. An obstacle blocks when its nearest look-ahead point is within half a lane
@@ -127,15 +180,19 @@ def leader_gaps(points: np.ndarray, along: np.ndarray, lane_half_width: float, o
     gap = np.where(blocking, ahead - self_length[:, None] / 2 - obstacle_half[None, :, 0], np.inf)
     leader = gap.argmin(axis=1)
     rows = np.arange(len(points))
-    return gap[rows, leader], np.where(np.isfinite(gap[rows, leader]), obstacle_speed[leader], 0.0)
+    found = np.isfinite(gap[rows, leader])
+    return gap[rows, leader], np.where(found, obstacle_speed[leader], 0.0), np.where(found, leader, -1)
 
 
 class World:
     """State of one scene; ``step(dt)`` advances it. The ego follows ``layout.route``."""
 
-    def __init__(self, layout: RoadLayout, paths: PathBank, agents: Agents, ego: EgoState, cruise_speed: float):
+    def __init__(self, layout: RoadLayout, paths: PathBank, agents: Agents, ego: EgoState, cruise_speed: float,
+                 lights: TrafficLights | None = None):
         self.layout, self.paths, self.agents, self.ego = layout, paths, agents, ego
         self.cruise_speed = cruise_speed
+        self.lights = lights if lights is not None else TrafficLights.empty()
+        self.ego_cause = NONE  # what set the expert's last control (``CAUSES``)
         self.time = 0.0
         self.route = PathBank([layout.ego_lane], [False])
         self.route_curve_speed = _curve_speed_limit(layout.ego_lane)
@@ -144,7 +201,7 @@ class World:
         # Leaders are searched at 10 Hz (a driver's reaction rate); gaps are dead-reckoned in between.
         self._next_leader_refresh, self._refresh_leaders = 0.0, True
         self._leader_gap, self._leader_speed = np.full(len(agents), np.inf), np.zeros(len(agents))
-        self._ego_leader: tuple[np.ndarray, np.ndarray] | None = None
+        self._ego_leader: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def step(self, dt: float, ego_control: EgoControl | None = None, move_agents: bool = True) -> None:
         """Advance by ``dt``: the ego under ``ego_control`` (None: the expert drives), the other agents
@@ -154,8 +211,8 @@ class World:
             self._next_leader_refresh = self.time + LEADER_REFRESH_S - 1e-9
         control = ego_control if ego_control is not None else self.expert_control()
         if self._ego_leader is not None:
-            gap, lead_speed = self._ego_leader
-            self._ego_leader = (gap - (self.ego.speed - lead_speed) * dt, lead_speed)
+            gap, lead_speed, leader = self._ego_leader
+            self._ego_leader = (gap - (self.ego.speed - lead_speed) * dt, lead_speed, leader)
         if move_agents:
             self._step_agents(dt)
         self._step_ego(dt, control)
@@ -168,7 +225,8 @@ class World:
 
     # ---------------------------------------------------------------- ego
     def expert_control(self) -> EgoControl:
-        """Pure pursuit on the route lane, IDM behind obstacles, slowed for curves ahead."""
+        """Pure pursuit on the route lane, IDM behind obstacles and red lights, slowed for curves
+        ahead; records in ``ego_cause`` which of these set the acceleration."""
         ego = self.ego
         lookahead = float(np.clip(2.5 + 0.6 * ego.speed, 4.0, 15.0))
         tx, ty, _ = self.route.pose(np.array([0]), np.array([self.ego_s + lookahead]))
@@ -179,17 +237,30 @@ class World:
         curve = self.route_curve_speed[np.minimum(i0 + np.arange(1, LOOKAHEAD_STEPS + 1) * LOOKAHEAD_STRIDE,
                                                   len(self.route_curve_speed) - 1)]
         allowed = float(np.min(np.sqrt(curve**2 + 2 * IDM_COMFORT_DECEL * np.maximum(along[0] - 2.0, 0))))
-        _, obstacles, half, speed = self._obstacles()
+        index, obstacles, half, speed = self._obstacles()
         ego_length = np.array([EGO_LENGTH_M])
         # The ego's reference is the rear axle: shift its look-ahead distances to the box centre.
         centre_along = along - EGO_CENTRE_AHEAD_M
         if self._ego_leader is None or self._refresh_leaders:
-            self._ego_leader = leader_gaps(points, centre_along, self.layout.lane_width / 2, obstacles[:-1], half[:-1],
-                                           ego_length, speed[:-1], np.zeros((1, len(obstacles) - 1), dtype=bool))
-        gap, lead_speed = self._ego_leader
-        accel = idm_accel(np.array([ego.speed]), np.array([min(self.cruise_speed, allowed)]), gap,
-                          np.array([ego.speed]) - lead_speed)
-        return EgoControl(accel=float(accel[0]), steer=steer)
+            gap, lead_speed, leader = leader_gaps(points, centre_along, self.layout.lane_width / 2, obstacles[:-1], half[:-1],
+                                                  ego_length, speed[:-1], np.zeros((1, len(obstacles) - 1), dtype=bool))
+            self._ego_leader = (gap, lead_speed, np.where(leader >= 0, index[:-1][np.maximum(leader, 0)], -1))
+        gap, lead_speed, leader = self._ego_leader
+        v = np.array([ego.speed])
+        stop_gap = light_gap(self.lights, self.time, np.array([self.ego_s + EGO_LENGTH_M - EGO_REAR_OVERHANG_M]), v)
+        desired = min(self.cruise_speed, allowed)
+        accel_free = idm_accel(v, np.array([desired]), np.array([np.inf]), np.zeros(1))[0]
+        accel_leader = idm_accel(v, np.array([desired]), gap, v - lead_speed)[0]
+        accel_light = idm_accel(v, np.array([desired]), stop_gap, v)[0]
+        accel = min(accel_leader, accel_light)
+        if accel < accel_free - CAUSE_MARGIN_MPS2:
+            walker = leader[0] >= 0 and self.agents.kind[leader[0]] == PEDESTRIAN
+            self.ego_cause = TRAFFIC_LIGHT if accel_light < accel_leader else PEDESTRIAN_CAUSE if walker else LEAD_VEHICLE
+        elif accel_free < idm_accel(v, np.array([self.cruise_speed]), np.array([np.inf]), np.zeros(1))[0] - CAUSE_MARGIN_MPS2:
+            self.ego_cause = CURVE
+        else:
+            self.ego_cause = NONE
+        return EgoControl(accel=float(accel), steer=steer)
 
     def _step_ego(self, dt: float, control: EgoControl) -> None:
         ego = self.ego
@@ -223,8 +294,8 @@ class World:
         if self._refresh_leaders:
             index, obstacles, half, speed = self._obstacles()
             points, along = self.paths.ahead(a.path_id[vehicles], a.s[vehicles])
-            gap, lead_speed = leader_gaps(points, along, self.layout.lane_width / 2, obstacles, half,
-                                          a.size[vehicles, 0], speed, vehicles[:, None] == index[None])
+            gap, lead_speed, _ = leader_gaps(points, along, self.layout.lane_width / 2, obstacles, half,
+                                             a.size[vehicles, 0], speed, vehicles[:, None] == index[None])
             self._leader_gap[:], self._leader_speed[:] = np.inf, 0.0
             self._leader_gap[vehicles], self._leader_speed[vehicles] = gap, lead_speed
         if len(vehicles):
@@ -235,6 +306,15 @@ class World:
             lead_speed = np.where(end_gap < gap, 0.0, lead_speed)
             gap = np.minimum(gap, end_gap)
             accel = idm_accel(a.speed[vehicles], a.desired_speed[vehicles], gap, a.speed[vehicles] - lead_speed)
+            on_route = path_id == 0  # the ego's lane: the same signals bind (path 0 is the ego lane, same arc length)
+            if len(self.lights) and on_route.any():
+                front = a.s[vehicles[on_route]] + a.size[vehicles[on_route], 0] / 2
+                stop_gap = light_gap(self.lights, self.time, front, a.speed[vehicles[on_route]])
+                accel[on_route] = np.minimum(accel[on_route], idm_accel(
+                    a.speed[vehicles[on_route]], a.desired_speed[vehicles[on_route]], stop_gap, a.speed[vehicles[on_route]]))
+            start, hold, decel = a.brake[vehicles].T
+            braking = (self.time >= start) & (self.time < start + hold + a.desired_speed[vehicles] / np.maximum(decel, 0.1))
+            accel = np.where(braking, np.minimum(accel, -decel), accel)
             new_speed = np.maximum(0.0, a.speed[vehicles] + accel * dt)
             # Between leader refreshes the gap shrinks by the relative motion.
             self._leader_gap[vehicles] -= (0.5 * (a.speed[vehicles] + new_speed) - lead_speed) * dt
@@ -247,7 +327,8 @@ class World:
         self.agent_x, self.agent_y, self.agent_yaw = self.paths.pose(a.path_id, a.s)
 
     def _step_pedestrians(self, walkers: np.ndarray) -> None:
-        """Wait on the kerb until ``go_time`` and a 25 m gap in traffic, then walk across without stopping."""
+        """Wait on the kerb until ``go_time`` and a 25 m gap in traffic (a jaywalker: until the ego
+        comes within ``jaywalk_m`` of the crossing), then walk across without stopping."""
         a = self.agents
         waiting = walkers[(a.s[walkers] == 0.0) & (a.speed[walkers] == 0.0)]
         if len(waiting):
@@ -255,7 +336,9 @@ class World:
             vehicles = np.vstack([np.stack([self.agent_x[movers], self.agent_y[movers]], axis=1), [[self.ego.x, self.ego.y]]])
             mid_x, mid_y, _ = self.paths.pose(a.path_id[waiting], self.paths.length[a.path_id[waiting]] / 2)
             clear = np.min(np.hypot(vehicles[None, :, 0] - mid_x[:, None], vehicles[None, :, 1] - mid_y[:, None]), axis=1) > 25.0
-            go = waiting[clear & (a.go_time[waiting] <= self.time)]
+            ahead = (mid_x - self.ego.x) * np.cos(self.ego.yaw) + (mid_y - self.ego.y) * np.sin(self.ego.yaw) > 0
+            ego_near = ahead & (np.hypot(self.ego.x - mid_x, self.ego.y - mid_y) < a.jaywalk_m[waiting])
+            go = waiting[np.where(np.isfinite(a.jaywalk_m[waiting]), ego_near, clear) & (a.go_time[waiting] <= self.time)]
             a.speed[go] = a.desired_speed[go]
         arrived = walkers[a.s[walkers] >= self.paths.length[a.path_id[walkers]]]
         a.speed[arrived] = 0.0
@@ -283,7 +366,43 @@ def build_world(config: SynthConfig, rng: np.random.Generator) -> World:
     ego = EgoState(x=float(ego_lane[i, 0]), y=float(ego_lane[i, 1]), yaw=heading, speed=cruise * float(rng.uniform(0.6, 1.0)))
     builder.populate(start_s)
     paths, agents = builder.finish()
-    return World(layout, paths, agents, ego, cruise)
+    # Drawn last, so that worlds without these situations keep every earlier random draw.
+    lights = _place_lights(layout, traffic, rng) if traffic.traffic_light_probability > 0 else None
+    _draw_jaywalkers_and_brakers(agents, paths, traffic, config.scene.duration_s, rng)
+    return World(layout, paths, agents, ego, cruise, lights)
+
+
+def _place_lights(layout: RoadLayout, traffic, rng: np.random.Generator) -> TrafficLights:
+    """A signal at each route intersection with ``traffic_light_probability``: stop line before the
+    zebra, head across the junction on the right, facing the ego (visible while it waits)."""
+    lane = layout.ego_lane
+    rows = []
+    for inter in layout.intersections:
+        if rng.random() >= traffic.traffic_light_probability:
+            continue
+        right = unit(inter.heading - np.pi / 2)
+        entry = inter.center - unit(inter.heading) * inter.size / 2 + right * layout.lane_width / 2
+        stop_s = int(np.linalg.norm(lane - entry, axis=1).argmin()) * PATH_SPACING_M - STOP_LINE_BEFORE_SQUARE_M
+        head = inter.center + unit(inter.heading) * inter.size / 2 + right * (layout.lane_width / 2 + layout.shoulder_width + 0.8)
+        cycle = (uniform(rng, traffic.light_green_s), uniform(rng, traffic.light_red_s))
+        rows.append((stop_s, head, inter.heading, *cycle, rng.uniform(0.0, cycle[0] + YELLOW_S + cycle[1])))
+    if not rows:
+        return TrafficLights.empty()
+    stop_s, head, yaw, green, red, offset = zip(*rows)
+    return TrafficLights(np.array(stop_s), np.array(head), np.array(yaw), np.array(green), np.array(red), np.array(offset))
+
+
+def _draw_jaywalkers_and_brakers(agents: Agents, paths: PathBank, traffic, duration_s: float, rng: np.random.Generator) -> None:
+    """Marks walkers who step out when the ego approaches and cars in the ego's lane that brake once."""
+    if traffic.jaywalker_fraction > 0:
+        for i in np.flatnonzero(agents.kind == PEDESTRIAN):
+            if rng.random() < traffic.jaywalker_fraction:
+                agents.jaywalk_m[i] = rng.uniform(15.0, 35.0)
+                agents.go_time[i] = 0.0
+    if traffic.lead_brake_probability > 0:
+        for i in np.flatnonzero((agents.path_id == 0) & (agents.kind != PEDESTRIAN) & ~agents.parked):
+            if rng.random() < traffic.lead_brake_probability:
+                agents.brake[i] = (rng.uniform(1.0, max(duration_s - 4.0, 1.5)), rng.uniform(1.0, 4.0), rng.uniform(2.0, 4.5))
 
 
 class _TrafficBuilder:
@@ -386,6 +505,7 @@ class _TrafficBuilder:
             colour=np.array(colour, dtype=np.uint8).reshape(-1, 3), path_id=np.array(path_id, dtype=int),
             s=np.array(s, dtype=float), speed=np.array(speed, dtype=float), desired_speed=np.array(desired, dtype=float),
             go_time=np.array(go, dtype=float), parked=np.array(parked, dtype=bool), active=np.ones(len(kind), dtype=bool),
+            jaywalk_m=np.full(len(kind), np.inf), brake=np.tile([np.inf, 0.0, 0.0], (len(kind), 1)),
         )
         return PathBank(self.paths, self.vanish), agents
 
@@ -400,6 +520,8 @@ class SceneLog:
     ego: np.ndarray  # (T, 6) x, y, yaw, speed, accel, steer
     agent_pose: np.ndarray  # (T, A, 4) x, y, yaw, speed
     agent_active: np.ndarray  # (T, A)
+    ego_cause: np.ndarray  # (T,) ``CAUSES`` index: what set the expert's acceleration at each step
+    lights: TrafficLights
 
     def _bracket(self, t: float) -> tuple[int, float]:
         f = float(np.clip(np.interp(t, self.times, np.arange(len(self.times))), 0, len(self.times) - 1.000001))
@@ -411,6 +533,19 @@ class SceneLog:
         a, b = self.ego[i], self.ego[i + 1].copy()
         b[2] = a[2] + wrap_angle(b[2] - a[2])
         return a * (1 - w) + b * w
+
+    def keyframe_cause(self, t: float, horizon_s: float = 3.0, turn_deg: float = 10.0) -> str:
+        """Why the expert's next ``horizon_s`` differ from steady driving: the highest-priority
+        constraint that set its acceleration in that window (signal > pedestrian > lead vehicle),
+        else ``curve`` when its heading turns by more than ``turn_deg`` or a curve slowed it, else
+        ``none``. A label of what the world did, not of how far a predictor errs."""
+        window = (self.times >= t - 1e-9) & (self.times <= t + horizon_s + 1e-9)
+        seen = set(self.ego_cause[window].tolist())
+        for cause in (TRAFFIC_LIGHT, PEDESTRIAN_CAUSE, LEAD_VEHICLE):
+            if cause in seen:
+                return CAUSES[cause]
+        turned = abs(wrap_angle(self.ego_at(min(t + horizon_s, float(self.times[-1])))[2] - self.ego_at(t)[2]))
+        return CAUSES[CURVE] if CURVE in seen or turned > np.deg2rad(turn_deg) else CAUSES[NONE]
 
     def agents_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """(A, 4) x, y, yaw, speed and the active mask at time ``t``."""
@@ -426,12 +561,15 @@ def simulate(world: World, duration_s: float, hz: int) -> SceneLog:
     ego = np.zeros((steps + 1, 6))
     pose = np.zeros((steps + 1, len(world.agents), 4))
     active = np.zeros((steps + 1, len(world.agents)), dtype=bool)
+    cause = np.zeros(steps + 1, dtype=np.uint8)
     for k in range(steps + 1):
         if k:
             world.step(1.0 / hz)
+            cause[k - 1] = world.ego_cause  # the control applied from step k-1 to k
         e, a = world.ego, world.agents
         ego[k] = (e.x, e.y, e.yaw, e.speed, e.accel, e.steer)
         pose[k] = np.stack([world.agent_x, world.agent_y, world.agent_yaw, a.speed], axis=1)
         active[k] = a.active
     ego[0, 4] = ego[1, 4] if steps else 0.0  # the first step has no acceleration history
-    return SceneLog(world.layout, world.agents, np.arange(steps + 1) / hz, ego, pose, active)
+    cause[-1] = cause[-2] if steps else NONE
+    return SceneLog(world.layout, world.agents, np.arange(steps + 1) / hz, ego, pose, active, cause, world.lights)
