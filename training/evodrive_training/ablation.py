@@ -17,8 +17,13 @@ gives every number as mean ± std over the seeds with the per-seed values kept. 
 teacher run ``--jobs`` at a time as separate processes with one thread each: on two cores two
 one-thread trainings finish in the time one two-thread training takes.
 
+Two more rows measure what the cameras carry: the SFT student trained and tested without them
+(text only), and the SFT student with every camera blanked at test time. ``--world vision`` runs it
+all in the world where signals, walkers stepping out and braking lead cars shape the expert's future
+(issue 15), and every row is also scored on the vision-dependent split (``evaluation.vision_split``).
+
 Resumable: a stage whose output exists is skipped (``--fresh`` redoes everything). Results go to
-``<report-dir>/ablation.json`` and ``ablation.md``.
+``<report-dir>/ablation.json`` and ``ablation.md`` (``ablation_vision.*`` for the vision world).
 """
 
 from __future__ import annotations
@@ -40,11 +45,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from evodrive_training.synth.config import VISION_TRAFFIC
+
 if TYPE_CHECKING:
     from evodrive_training.models.perception import OccupancyProbe
 
 SYNTH_VERSION = "v1.0-synth"
 PROTOCOLS = ("stp3", "uniad")
+WORLDS: dict[str, dict] = {"default": {}, "vision": {"traffic": VISION_TRAFFIC}}  # ``Plan.world`` -> synth settings
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class Plan:
     train_seed: int = 1
     val_seed: int = 2
     scene_duration_s: float = 20.0
+    # "default": the world of every earlier run; "vision": signals, walkers stepping out and braking
+    # lead cars (``synth.config.VISION_TRAFFIC``), with the vision-dependent split in every row.
+    world: str = "default"
     camera_hw: tuple[int, int] = (112, 196)  # rendered size = model input size: 28 visual tokens per camera
     pretrain_epochs: int = 1
     pretrain_batch: int = 16
@@ -94,16 +105,29 @@ class Method:
     label: str
     kind: str  # "student" (trained from the pretrained model), "teacher" or "baseline"
     overrides: tuple[str, ...] = ()  # DistillConfig --set items (students)
+    mode: str = "student"  # ``evodrive train`` mode: sft, student (distilled) or teacher
+    train_args: tuple[str, ...] = ()  # further ``evodrive train`` arguments
+    predict_args: tuple[str, ...] = ()  # further ``evodrive predict`` arguments
+    model_of: str | None = None  # predicts with this method's model instead of training its own
+
+    @property
+    def model_key(self) -> str:
+        return self.model_of or self.key
 
 
 STUDENTS = (
-    Method("sft", "SFT (no distillation)", "student"),
+    Method("sft", "SFT (no distillation)", "student", mode="sft"),
     Method("kd_coarse", "+ trajectory KD (coarse only)", "student", ("use_refinement=false", "use_mc_dropout=false", "use_anchor=false")),
     Method("kd_refine", "+ coarse-to-fine refinement", "student", ("use_mc_dropout=false", "use_anchor=false")),
     Method("kd_mc_dropout", "+ MC-dropout candidates", "student", ("use_anchor=false",)),
     Method("evodrive", "+ visual anchoring (full EvoDriveVLA)", "student"),
+    # How much the cameras carry (issue 15): the same SFT without them, trained and tested text-only,
+    # and the SFT model with every camera blanked at test time.
+    Method("sft_text", "SFT without cameras (text only)", "student", mode="sft", train_args=("--text-only",), predict_args=("--text-only",)),
+    Method("sft_blank", "SFT, cameras blanked at test time", "student", mode="sft", predict_args=("--blank-cameras",), model_of="sft"),
 )
-TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future; one for all seeds)", "teacher")
+TRAINED_STUDENTS = tuple(m for m in STUDENTS if m.model_of is None)
+TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future; one for all seeds)", "teacher", mode="teacher")
 BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ctra", "constant turn rate + acceleration (the codec's prior)", "baseline"),
              Method("ego_mlp", "ego-status MLP", "baseline"))
 METHODS = (*BASELINES, *STUDENTS, TEACHER)
@@ -194,7 +218,7 @@ def make_world(ws: Workspace, split: str) -> None:
 
     height, width = ws.plan.camera_hw
     config = SynthConfig.from_dict({"version": SYNTH_VERSION, "camera": {"width": width, "height": height},
-                                    "scene": {"duration_s": ws.plan.scene_duration_s}})
+                                    "scene": {"duration_s": ws.plan.scene_duration_s}, **WORLDS[ws.plan.world]})
     n_scenes, seed = (ws.plan.train_scenes, ws.plan.train_seed) if split == "train" else (ws.plan.val_scenes, ws.plan.val_seed)
     if not ws.data(split).exists():
         generate_dataset(ws.data(split), n_scenes, seed, config)
@@ -265,14 +289,14 @@ def warm_up(ws: Workspace) -> None:
 
 def train(ws: Workspace, method: Method, threads: int | None = None) -> None:
     """``evodrive train`` for ``method``, from the warmed-up model."""
-    mode = "teacher" if method.kind == "teacher" else "sft" if method.key == "sft" else "student"
+    mode = method.mode
     epochs = ws.plan.teacher_epochs if mode == "teacher" else ws.plan.student_epochs
     argv = train_argv(ws, mode, method.key, ws.model(WARMUP), epochs, ws.plan.batch_size)
     if mode == "student":
         argv += ["--teacher", ws.model(TEACHER.key)]
     for item in method.overrides:
         argv += ["--set", item]
-    run_training(ws, method.key, argv, threads)
+    run_training(ws, method.key, [*argv, *method.train_args], threads)
 
 
 def run_training(ws: Workspace, key: str, argv: list, threads: int | None = None) -> None:
@@ -305,9 +329,9 @@ def predict(ws: Workspace, method: Method) -> None:
         call_cli(baseline_cli, [model, "--samples", ws.split("val"), "--out", out, "--train-samples", ws.split("train"),
                                 "--epochs", ws.plan.ego_mlp_epochs, "--seed", ws.plan.seed])
         return
-    call_cli(predict_cli, ["--model", ws.model(method.key), "--samples", ws.split("val"), "--output", out,
+    call_cli(predict_cli, ["--model", ws.model(method.model_key), "--samples", ws.split("val"), "--output", out,
                            "--role", "teacher" if method.kind == "teacher" else "student",
-                           "--batch-size", ws.plan.predict_batch, "--max-new-tokens", ws.plan.max_new_tokens])
+                           "--batch-size", ws.plan.predict_batch, "--max-new-tokens", ws.plan.max_new_tokens, *method.predict_args])
 
 
 def evaluate(ws: Workspace, method: Method) -> None:
@@ -345,8 +369,8 @@ def seed_report(ws: Workspace, shared_seconds: dict[str, float]) -> dict:
     methods = {}
     for method in METHODS:
         entry = {"label": method.label, **read(ws.metrics(method.key))}
-        entry["perception_probe"] = None if method.kind == "baseline" else read(ws.probe(method.key))
-        train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.key}"
+        entry["perception_probe"] = None if method.kind == "baseline" else read(ws.probe(method.model_key))
+        train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.model_key}"
         entry["train_minutes"] = round(seconds.get(train_stage, math.nan) / 60, 2)
         methods[method.key] = entry
     result = {
@@ -376,9 +400,13 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
                  "train_minutes": _mean_std([e["train_minutes"] for e in entries])["mean"]}
         for protocol in PROTOCOLS:
             entry[protocol] = {metric: _mean_std([e[protocol][metric] for e in entries]) for metric in ("L2", "collision")}
+        if "vision" in first:
+            entry["vision"] = {protocol: {metric: _mean_std([e["vision"][protocol][metric] for e in entries]) for metric in ("L2", "collision")}
+                               for protocol in PROTOCOLS}
         probes = [e["perception_probe"] for e in entries]
         entry["probe_ap"] = None if probes[0] is None else _mean_std([p["ap"] for p in probes])
         methods[key] = entry
+    vision = next(iter(seeds[0]["methods"].values())).get("vision")
     return {
         "config": {**asdict(plan), "seeds": [s["seed"] for s in seeds], "preset": "tiny", "synthetic_version": SYNTH_VERSION,
                    "val": "separate synthetic world (val_seed)", "shared_stage_seconds": shared_seconds,
@@ -387,6 +415,7 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
                    "total_minutes": round((sum(shared_seconds.values()) / 60) + sum(s["total_minutes"] for s in seeds), 1),
                    "wall_minutes_this_run": wall_minutes,
                    "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in (PRETRAINED, UNTRAINED)},
+                   "vision_split": None if vision is None else {k: vision[k] for k in ("n_samples", "margin_m", "causes")},
                    "work_dir": str(work_dir)},
         "methods": methods,
         "per_seed": seeds,
@@ -399,7 +428,7 @@ def markdown(result: dict) -> str:
     lines = [
         "# Tiny-preset ablation on synthetic data",
         "",
-        f"`evodrive ablation`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
+        f"`evodrive ablation --world {config['world']}`: {config['train_scenes']} train scenes (seed {config['train_seed']}), "
         f"{config['val_scenes']} val scenes (seed {config['val_seed']}), cameras {config['camera_hw'][0]}x{config['camera_hw'][1]}; "
         f"codec {config['codec']}, answer-number dropout {config['answer_number_dropout']}; language warm-up "
         f"{config['warmup_epochs']} epochs text-only at batch {config['warmup_batch']} (teacher and students start from it); "
@@ -420,6 +449,18 @@ def markdown(result: dict) -> str:
             lines.append(f"| {entry['label']} | " + " | ".join(pm(stats["L2"], i) for i in range(4))
                          + f" | {pm(stats['collision'], 3)} | {sum(entry['n_unparsed'])}/{entry['n_samples'] * len(entry['n_unparsed'])}"
                          + f" | {probe_ap} | {entry['train_minutes']:.1f} |")
+        lines.append("")
+    split = config.get("vision_split")
+    if split and split["n_samples"]:
+        causes = ", ".join(f"{name} {n}" for name, n in split["causes"].items())
+        lines += [f"## Vision-dependent split ({split['n_samples']} of the val samples: {causes})", "",
+                  f"Samples whose keyframe has a visible cause and whose 3 s waypoint lies more than {split['margin_m']} m from "
+                  "the CTRA extrapolation (`evaluation.vision_split`).", "",
+                  "| method | ST-P3 L2 avg | ST-P3 col avg % | UniAD L2 3s | UniAD L2 avg | UniAD col avg % |", "|---|" + "---|" * 5]
+        for entry in result["methods"].values():
+            stp3, uniad = entry["vision"]["stp3"], entry["vision"]["uniad"]
+            lines.append(f"| {entry['label']} | {pm(stp3['L2'], 3)} | {pm(stp3['collision'], 3)} | {pm(uniad['L2'], 2)} | "
+                         f"{pm(uniad['L2'], 3)} | {pm(uniad['collision'], 3)} |")
         lines.append("")
     references = config["probe_references"]
     lines.append(
@@ -444,6 +485,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds of the model initialisation, data order and dropout, one full ladder each (default 0 1 2; "
                              "the synthetic worlds keep their own seeds)")
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once after the teacher, one thread each (default 2; 1: in-process)")
+    parser.add_argument("--world", choices=sorted(WORLDS), default="default",
+                        help="synthetic world: default, or vision (signals, walkers stepping out, braking lead cars; adds the "
+                             "vision-dependent split; report ablation_vision.*)")
 
 
 def run_shared(ws: Workspace) -> None:
@@ -462,7 +506,7 @@ def train_students(workspaces: list[Workspace], jobs: int) -> None:
     threads = 1 if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures = [pool.submit(ws.stage, f"train {m.key}", ws.model(m.key) / "training.json", lambda ws=ws, m=m: train(ws, m, threads))
-                   for ws in workspaces for m in STUDENTS]
+                   for ws in workspaces for m in TRAINED_STUDENTS]
         for future in futures:
             future.result()
 
@@ -472,12 +516,12 @@ def evaluate_seed(ws: Workspace) -> None:
     for method in (*BASELINES, *STUDENTS):
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
-    for method in STUDENTS:
+    for method in TRAINED_STUDENTS:
         ws.stage(f"probe {method.key}", ws.probe(method.key), lambda key=method.key: probe(ws, key))
 
 
 def run(args: argparse.Namespace) -> int:
-    base = QUICK_PLAN if args.quick else Plan()
+    base = replace(QUICK_PLAN if args.quick else Plan(), world=args.world)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -506,8 +550,9 @@ def run(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))
     report_dir.mkdir(parents=True, exist_ok=True)
     result = aggregate(base, reports, shared.seconds, args.out, round((time.perf_counter() - started) / 60, 1))
-    (report_dir / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
-    (report_dir / "ablation.md").write_text(markdown(result))
-    print((report_dir / "ablation.md").read_text())
-    print(f"evodrive ablation: {report_dir / 'ablation.json'}; full EvoDriveVLA students: {args.out}/seed-*/models/evodrive")
+    stem = "ablation" if base.world == "default" else f"ablation_{base.world}"
+    (report_dir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (report_dir / f"{stem}.md").write_text(markdown(result))
+    print((report_dir / f"{stem}.md").read_text())
+    print(f"evodrive ablation: {report_dir / f'{stem}.json'}; full EvoDriveVLA students: {args.out}/seed-*/models/evodrive")
     return 0

@@ -97,16 +97,19 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, user: str, n_images: int, 
 
 
 def encode_example(
-    tokenizer: PreTrainedTokenizerBase, user: str, image_paths: Sequence[Path], spec: ImageSpec, answer: str | None = None
+    tokenizer: PreTrainedTokenizerBase, user: str, image_paths: Sequence[Path], spec: ImageSpec, answer: str | None = None,
+    blank_images: bool = False,
 ) -> dict[str, np.ndarray]:
-    """One model input: ids, labels (when ``answer`` is given), image tensors and ``mm_token_type_ids``."""
+    """One model input: ids, labels (when ``answer`` is given), image tensors and ``mm_token_type_ids``.
+    ``blank_images``: every camera a uniform mid-grey frame (the images-blanked ablation)."""
     ids = encode_prompt(tokenizer, user, len(image_paths), spec)
     labels = [-100] * len(ids)
     if answer is not None:
         answer_ids = tokenizer(prompts.answer_turn_tail(answer), add_special_tokens=False)["input_ids"]
         ids, labels = ids + answer_ids, labels + answer_ids
     if image_paths:
-        pixel_values, grid = preprocess_images([load_rgb(p, spec) for p in image_paths], spec)
+        rgb = [np.full((spec.height, spec.width, 3), 128, np.uint8) if blank_images else load_rgb(p, spec) for p in image_paths]
+        pixel_values, grid = preprocess_images(rgb, spec)
     else:  # a text-only example
         pixel_values, grid = np.zeros((0, spec.patch_dim), np.float32), np.zeros((0, 3), np.int64)
     input_ids = np.asarray(ids, dtype=np.int64)

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-samples", type=int)
     parser.add_argument("--unconstrained", action="store_true", help="plain greedy decoding, no grammar")
     parser.add_argument("--text-only", action="store_true", help="student prompt without cameras (a model after 'train sft --text-only')")
+    parser.add_argument("--blank-cameras", action="store_true",
+                        help="student: every camera a uniform grey frame (how much the plans depend on what is seen)")
     parser.add_argument("--teacher-forced", action="store_true",
                         help="diagnostic: each choice made with the true answer before it in context (not a plan the "
                              "vehicle could make; the gap to free-running decoding measures exposure bias)")
@@ -119,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     samples = samples_from_split(split)[: args.max_samples]
     dataroot = args.dataroot or Path(split.index["dataroot"])
     predictions = []
-    if args.text_only and args.role != "student":
-        print("evodrive predict: --text-only is the student's prompt")
+    if (args.text_only or args.blank_cameras) and args.role != "student":
+        print("evodrive predict: --text-only and --blank-cameras change the student's prompt")
         return 2
     if args.teacher_forced and grammar is None:
         print("evodrive predict: --teacher-forced needs the grammar (drop --unconstrained)")
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         answers = [s.answer(codec) if args.teacher_forced else None for s in chunk]
         features = [
             encode_example(tokenizer, student_user(s, codec, not args.text_only),
-                           [] if args.text_only else [dataroot / p for p in s.camera_paths], spec, answer)
+                           [] if args.text_only else [dataroot / p for p in s.camera_paths], spec, answer, args.blank_cameras)
             if args.role == "student"
             else encode_example(tokenizer, teacher_user(s, codec), [dataroot / p for p in s.teacher_image_paths], spec, answer)
             for s, answer in zip(chunk, answers)

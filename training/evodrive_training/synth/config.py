@@ -65,6 +65,10 @@ class TrafficConfig:
     lead_brake_probability: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # per car in the ego's lane
 
 
+# The vision world's traffic settings (issue 15; ``config/synth_vision.yaml`` holds the same).
+VISION_TRAFFIC: dict[str, float] = {"traffic_light_probability": 0.8, "jaywalker_fraction": 0.5, "lead_brake_probability": 0.3}
+
+
 @dataclass
 class CameraConfig:
     width: int = field(default=800, metadata={"min": 32})
