@@ -1,5 +1,6 @@
-"""`evodrive ablation --quick` end to end over two seeds: every method scored under both protocols,
-mean ± std over the seeds with the per-seed values kept, trainings in parallel processes, resumable."""
+"""`evodrive ablation --quick --world vision` end to end over two seeds: every method scored under
+both protocols and on the vision-dependent split, mean ± std over the seeds with the per-seed values
+kept, trainings in parallel processes, resumable."""
 
 import json
 import math
@@ -14,10 +15,12 @@ def _finite(values) -> bool:
 
 def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     out, reports = tmp_path / "work", tmp_path / "reports"
-    argv = ["ablation", "--quick", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2"]
+    argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2"]
     assert main(argv) == 0
 
-    result = json.loads((reports / "ablation.json").read_text())
+    result = json.loads((reports / "ablation_vision.json").read_text())
+    split = result["config"]["vision_split"]
+    assert result["config"]["world"] == "vision" and split["n_samples"] == sum(split["causes"].values())
     assert set(result["methods"]) == {m.key for m in METHODS} and result["config"]["seeds"] == [0, 1]
     for method in METHODS:
         entry = result["methods"][method.key]
@@ -29,6 +32,9 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
                 assert math.isclose(stat["mean"][3], (values[0][3] + values[1][3]) / 2, abs_tol=1e-3)
                 assert math.isclose(stat["std"][3], abs(values[0][3] - values[1][3]) / 2, abs_tol=1e-3)
         assert entry["n_samples"] > 0 and all(0 <= n <= entry["n_samples"] for n in entry["n_unparsed"])
+        assert all(seed["vision"]["n_samples"] == split["n_samples"] for seed in per_seed)
+        if split["n_samples"]:
+            assert _finite(entry["vision"]["uniad"]["L2"]["mean"]) and _finite(entry["vision"]["stp3"]["collision"]["std"])
         if method.kind == "baseline":
             assert entry["probe_ap"] is None
         else:
@@ -39,7 +45,12 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
     assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
-    assert "| + visual anchoring (full EvoDriveVLA) |" in (reports / "ablation.md").read_text()
+    report_md = (reports / "ablation_vision.md").read_text()
+    assert "| + visual anchoring (full EvoDriveVLA) |" in report_md and "| SFT, cameras blanked at test time |" in report_md
+    for seed in result["per_seed"]:  # the blanked row reuses the SFT model and its probe; the text-only one is its own
+        assert seed["methods"]["sft_blank"]["perception_probe"] == seed["methods"]["sft"]["perception_probe"]
+    assert json.loads((out / "seed-0" / "models" / "sft_text" / "training.json").read_text())["text_only"]
+    assert not (out / "seed-0" / "models" / "sft_blank").exists()
     for seed in (0, 1):
         models = out / f"seed-{seed}" / "models"
         assert (models / "evodrive" / "config.json").is_file() and (models / "sft.log").is_file()  # trained in a child process

@@ -33,7 +33,8 @@ def evaluate(gt: GroundTruth, predictions: ResolvedPredictions) -> dict:
     if gt.vision_mask is not None:
         mask, unparsed = gt.vision_mask, set(predictions.unparsed)
         subset = ResolvedPredictions(predictions.trajectories[mask], [t for t, m in zip(gt.tokens, mask) if m and t in unparsed])
-        report["vision"] = {**evaluate(gt.subset(mask), subset), "margin_m": VISION_MARGIN_M, "causes": gt.vision_causes}
+        scores = evaluate(gt.subset(mask), subset) if mask.any() else {"n_samples": 0, "n_unparsed": 0}
+        report["vision"] = {**scores, "margin_m": VISION_MARGIN_M, "causes": gt.vision_causes}
     return report
 
 

@@ -400,7 +400,7 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
                  "train_minutes": _mean_std([e["train_minutes"] for e in entries])["mean"]}
         for protocol in PROTOCOLS:
             entry[protocol] = {metric: _mean_std([e[protocol][metric] for e in entries]) for metric in ("L2", "collision")}
-        if "vision" in first:
+        if first.get("vision", {}).get("n_samples"):
             entry["vision"] = {protocol: {metric: _mean_std([e["vision"][protocol][metric] for e in entries]) for metric in ("L2", "collision")}
                                for protocol in PROTOCOLS}
         probes = [e["perception_probe"] for e in entries]
