@@ -183,3 +183,15 @@ def test_keyframe_causes_reach_the_cache_and_the_evaluation(vision_dataroot, tmp
     # The one wrong sample weighs n_all / n_vision times more on the split than on the whole set.
     ratio = vision["uniad"]["L2"][3] / report["uniad"]["L2"][3]
     assert ratio == pytest.approx(report["n_samples"] / vision["n_samples"], rel=0.05)
+
+
+def test_closed_loop_counts_red_lights_run_and_the_driving_score_pays_for_them():
+    from evodrive_ros.closedloop import pdm_metrics
+    from evodrive_training.closedloop import red_lights_run
+
+    light = _light(stop_s=50.0, green_s=5.0, red_s=4.0, offset_s=0.0)  # red for t in [8, 12)
+    times = np.arange(0.0, 14.0, 0.1)
+    assert red_lights_run(10.0 * times, times, light) == 0  # crosses 50 m at t = 5.0: yellow
+    assert red_lights_run(40.0 + 1.0 * times, times, light) == 1  # crosses at t = 10.0: red
+    assert red_lights_run(np.full(len(times), 45.0), times, light) == 0  # waits before the line
+    assert pdm_metrics.driving_score(1.0, {}, red_lights=2) == pytest.approx(pdm_metrics.RED_LIGHT_PENALTY ** 2)

@@ -35,6 +35,7 @@ COMFORT_LIMITS = {"lon_accel": (-4.05, 2.40), "lat_accel": 4.89, "lon_jerk": 4.1
 SAVGOL_WINDOW, SAVGOL_POLY_ORDER = 7, 2  # 0.7 s at 10 Hz
 KIND_NAMES = {VEHICLE: "vehicle", PEDESTRIAN: "pedestrian", STATIC: "static"}
 COLLISION_PENALTY = {PEDESTRIAN: 0.50, VEHICLE: 0.60, STATIC: 0.65}  # CARLA leaderboard, per collision
+RED_LIGHT_PENALTY = 0.70  # CARLA leaderboard, per red light run
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,11 @@ def comfort(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, dt: float) -> float:
     return float(bool(ok))
 
 
-def driving_score(route_completion: float, collisions: dict[int, int]) -> float:
-    """CARLA-leaderboard style: route completion × each collision's penalty (``collisions``: kind -> count)."""
-    return route_completion * math.prod(COLLISION_PENALTY[kind] ** count for kind, count in collisions.items())
+def driving_score(route_completion: float, collisions: dict[int, int], red_lights: int = 0) -> float:
+    """CARLA-leaderboard style: route completion × each collision's penalty (``collisions``: kind ->
+    count) × the red-light penalty per signal run."""
+    return (route_completion * math.prod(COLLISION_PENALTY[kind] ** count for kind, count in collisions.items())
+            * RED_LIGHT_PENALTY ** red_lights)
 
 
 def ego_progress(progress_m: float, reference_progress_m: float) -> float:

@@ -52,9 +52,12 @@ from evodrive_ros.runtime.interface import Planner, PlannerInput
 from evodrive_training import closedloop_node
 from evodrive_training.closedloop_node import NodeLink
 from evodrive_training.synth import SynthConfig
+from evodrive_training.synth.config import VISION_TRAFFIC
 from evodrive_training.synth.dataset import scene_renderer, scene_world
 from evodrive_training.synth.render import frame_parts
-from evodrive_training.synth.world import EGO_CENTRE_AHEAD_M, EGO_LENGTH_M, EGO_WIDTH_M, PEDESTRIAN, EgoControl, World
+from evodrive_training.synth.world import (
+    EGO_CENTRE_AHEAD_M, EGO_LENGTH_M, EGO_REAR_OVERHANG_M, EGO_WIDTH_M, PEDESTRIAN, RED, EgoControl, TrafficLights, World,
+)
 
 FALLBACK_DECEL = 4.0  # m/s^2 once no fresh plan is left
 SCORING_RADIUS_M = 20.0  # agents farther than this from the ego cannot touch it within a step; skipped when scoring
@@ -71,10 +74,12 @@ class LoopConfig:
     reactive: bool = False
     max_plan_age_s: float = 0.5
     camera_hw: tuple[int, int] = (112, 196)  # rendered size when the planner has no fixed input size
+    vision_world: bool = False  # signals, walkers stepping out, braking lead cars (``synth.config.VISION_TRAFFIC``)
 
     def synth_config(self, camera_hw: tuple[int, int]) -> SynthConfig:
         height, width = camera_hw
-        return SynthConfig.from_dict({"camera": {"width": width, "height": height}, "scene": {"duration_s": self.duration_s}})
+        return SynthConfig.from_dict({"camera": {"width": width, "height": height}, "scene": {"duration_s": self.duration_s},
+                                      **({"traffic": VISION_TRAFFIC} if self.vision_world else {})})
 
 
 @dataclass(frozen=True)
@@ -390,13 +395,27 @@ def score(scenario: Scenario, run: Rollout, reference: Rollout) -> dict[str, flo
         ep=pdm_metrics.ego_progress(progress, reference_progress),
     )
     collisions = collision_events(boxes, agents, kinds, ego[:, 3])
+    front_s = np.asarray(run.route_s)[first:] + EGO_LENGTH_M - EGO_REAR_OVERHANG_M
+    red_lights = red_lights_run(front_s, np.asarray(run.times)[first:], scenario.lights)
     distance_km = float(np.sum(np.hypot(*np.diff(ego[:, :2], axis=0).T))) / 1000.0
     route_completion = 1.0 if reference_progress < pdm_metrics.MIN_REFERENCE_PROGRESS_M else float(np.clip(on_road_progress / reference_progress, 0, 1))
-    return {**pdm.as_dict(), "route_completion": route_completion, "driving_score": pdm_metrics.driving_score(route_completion, collisions),
+    return {**pdm.as_dict(), "route_completion": route_completion,
+            "driving_score": pdm_metrics.driving_score(route_completion, collisions, red_lights),
             "collisions": sum(collisions.values()), "collisions_per_km": sum(collisions.values()) / max(distance_km, 1e-3),
+            "red_lights": red_lights,
             "off_road_s": float(np.sum(~corners_on_road)) * stride * scenario.dt, "progress_m": progress,
             "reference_progress_m": reference_progress, "cycles": run.cycles, "failed_cycles": run.failed_cycles,
             "skipped": dict(run.skipped), "fallback_cycles": run.fallback_cycles}
+
+
+def red_lights_run(front_s: np.ndarray, times: np.ndarray, lights: TrafficLights) -> int:
+    """Stop lines the ego's front bumper (``front_s``: metres along the route per step) crossed
+    while their signal was red."""
+    count = 0
+    for k, stop_s in enumerate(lights.stop_s):
+        crossed = np.flatnonzero((front_s[:-1] < stop_s) & (front_s[1:] >= stop_s))
+        count += sum(int(lights.state(float(times[i + 1]))[k] == RED) for i in crossed)
+    return count
 
 
 def collision_events(ego: np.ndarray, agents: np.ndarray, kinds: np.ndarray, ego_speed: np.ndarray) -> dict[int, int]:
@@ -468,6 +487,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=LoopConfig.seed, help=f"synthetic world seed of the scenario set (default {LoopConfig.seed})")
     parser.add_argument("--duration-s", type=float, default=LoopConfig.duration_s, help="scenario length, take-over included")
     parser.add_argument("--reactive", action="store_true", help="other agents react to the ego (IDM) instead of replaying the expert run")
+    parser.add_argument("--vision-world", action="store_true",
+                        help="scenarios of the vision world: signals (red lights run cost the driving score), walkers stepping out, braking lead cars")
     parser.add_argument("--robustness", action="store_true",
                         help=f"also drive every planner under each fault profile ({', '.join(p for p in FAULT_PROFILES if p != 'none')})")
     parser.add_argument("--through-node", action="store_true",
@@ -482,12 +503,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="animate the first N scenarios of every planner (BEV with the plan + front camera) into OUT/gifs (default 1)")
 
 
-METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "driving_score", "collisions_per_km", "off_road_s",
-           "skipped_share")
+METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "driving_score", "collisions_per_km", "red_lights",
+           "off_road_s", "skipped_share")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = LoopConfig(scenarios=args.scenarios, seed=args.seed, duration_s=args.duration_s, reactive=args.reactive)
+    config = LoopConfig(scenarios=args.scenarios, seed=args.seed, duration_s=args.duration_s, reactive=args.reactive,
+                        vision_world=args.vision_world)
     if args.through_node:
         models = [name for name in args.planners if Path(name).is_dir()]
         if len(models) != 1 or args.robustness:
