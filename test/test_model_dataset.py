@@ -48,3 +48,17 @@ def test_samples_without_a_full_future_are_dropped(tmp_path):
     cut = samples[1].__class__(**{**samples[1].__dict__, "future_mask": np.array([1, 1, 1, 0, 0, 0], bool)})
     ds = DrivingDataset([samples[0], cut], tmp_path, tok, image_spec(model), "student")
     assert len(ds) == 1 and ds.dropped == 1
+
+
+def test_blanked_cameras_keep_the_prompt_and_replace_every_image_with_one_grey_frame(tmp_path):
+    from evodrive_training.dataset import encode_example
+
+    model, tokenizer = tiny_pair()
+    spec = image_spec(model)
+    sample = fake_samples(tmp_path, 1)[0]
+    paths = [tmp_path / p for p in sample.camera_paths]
+    seen = encode_example(tokenizer, student_user(sample), paths, spec)
+    blank = encode_example(tokenizer, student_user(sample), paths, spec, blank_images=True)
+    assert np.array_equal(seen["input_ids"], blank["input_ids"]) and np.array_equal(seen["image_grid_thw"], blank["image_grid_thw"])
+    per_camera = blank["pixel_values"].reshape(len(paths), -1)
+    assert np.allclose(per_camera, per_camera[0]) and not np.allclose(seen["pixel_values"], blank["pixel_values"])
