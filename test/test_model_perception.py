@@ -65,3 +65,83 @@ def test_pretraining_updates_the_encoder(tmp_path):
     probe = OccupancyProbe(batch["pixel_values"].shape[0] // 8, model.config.text_config.hidden_size, cells=4)
     train_occupancy(visual, probe, [batch] * 2, positive_rate=0.5)
     assert not torch.equal(visual.patch_embed.proj.weight, before)
+
+
+def test_token_targets_follow_the_encoders_token_order():
+    """Block k of ``token_targets`` is the image area of merged visual token k (row-major 28×28
+    blocks), checked against the patch order ``preprocess_images`` gives the encoder."""
+    from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
+    from evodrive_training.models.perception import token_targets
+
+    spec = ImageSpec(height=56, width=84)
+    block = spec.patch_size * spec.merge_size
+    label = np.zeros((56, 84), np.uint8)
+    depth = np.zeros((56, 84), np.uint16)
+    label[28:, 28:56], depth[28:, 28:56] = 1, 2000  # token 4 (row 1, column 1): a vehicle 20 m away
+    label[0:14, 56:84], depth[0:14, 56:84] = 5, 4000  # token 2, top half: a red signal 40 m away
+    shares, log_depth, objects = token_targets(label, depth, block)
+    assert shares.shape == (6, 6) and np.allclose(shares.sum(axis=1), 1.0)
+    assert shares[4, 1] == 1.0 and shares[2, 5] == 0.5 and shares[2, 0] == 0.5 and shares[0, 0] == 1.0
+    assert np.isclose(np.exp(log_depth[4]), 20.0) and np.isclose(np.exp(log_depth[2]), 40.0) and objects[[0, 2, 4]].tolist() == [0.0, 0.5, 1.0]
+
+    rgb = np.zeros((56, 84, 3), np.uint8)
+    rgb[28:, 28:56] = 255  # the same area, white: its patches must be merged token 4's
+    pixels, _ = preprocess_images([rgb], spec)
+    bright = pixels.reshape(-1, spec.merge_size**2, spec.patch_dim).mean(axis=(1, 2))
+    assert np.argmax(bright) == 4 and (bright > bright.min() + 1e-3).sum() == 1
+
+
+def test_dense_labels_drawn_with_the_image(tmp_path):
+    """Every vehicle or pedestrian pixel of the instance buffer is labelled as one, has a depth, and
+    the signal heads are labelled by their state."""
+    from evodrive_training.synth import SynthConfig, generate_dataset
+    from evodrive_training.synth.config import VISION_TRAFFIC
+    from evodrive_training.synth.dataset import build_scene
+
+    config = SynthConfig.from_dict({"traffic": VISION_TRAFFIC, "camera": {"width": 196, "height": 112}, "scene": {"duration_s": 6.0}})
+    scene = build_scene(config, 5, 0)
+    found_signal = False
+    for t in np.arange(0.0, 6.0, 1.0):
+        for image, buffers in scene.frame(t, with_ids=True, with_dense=True):
+            agents = buffers.instance > 0
+            assert np.isin(buffers.label[agents], [1, 2]).all()
+            assert ((buffers.depth > 0) == (buffers.label > 0)).all()
+            signal = buffers.label >= 3
+            found_signal |= bool(signal.any())
+            if signal.any():  # lit in its colour: red heads are red in the image, green ones green
+                colour = image[signal].astype(int).mean(axis=0)  # BGR
+                state = int(np.bincount(buffers.label[signal]).argmax())
+                assert (colour[2] > colour[1]) if state == 5 else (colour[1] > colour[2]) if state == 3 else True
+    assert found_signal, "scene 0 of seed 5 should show a signal within 6 s"
+
+    dataroot = generate_dataset(tmp_path / "data", 1, 5, SynthConfig.from_dict({**{"write_dense_labels": True}, "scene": {"duration_s": 4.0},
+                                                                                  "camera": {"width": 196, "height": 112}}))
+    model, _ = tiny_pair()
+    from evodrive_ros.core.driving_samples import load_split
+    from evodrive_training.data.cache import build_split
+
+    build_split(dataroot, "v1.0-synth", "all", tmp_path / "cache", progress=False)
+    arrays = load_split(tmp_path / "cache" / "v1.0-synth" / "all", ("camera_paths", "occupancy_bits")).arrays
+    spec = image_spec(model)
+    item = PerceptionDataset([tuple(p) for p in arrays["camera_paths"]], arrays["occupancy_bits"], dataroot, spec, 4, dense=True)[0]
+    assert item["shares"].shape == (6 * spec.tokens_per_image, 6) and item["log_depth"].shape == (6 * spec.tokens_per_image,)
+    assert torch.allclose(item["shares"].sum(-1), torch.ones(1)) and (item["objects"] > 0).any()
+
+
+def test_dense_pretraining_fits_the_token_labels(tmp_path):
+    from evodrive_training.models.perception import DenseHead, class_weights, dense_loss, sample_tokens
+
+    model, _ = tiny_pair()
+    batch = _data(tmp_path, model)
+    n_tokens = batch["pixel_values"].shape[0] // 4 // 2
+    generator = torch.Generator().manual_seed(0)
+    batch["shares"] = torch.nn.functional.one_hot(torch.randint(0, 6, (2, n_tokens), generator=generator), 6).float()
+    batch["log_depth"] = torch.rand(2, n_tokens, generator=generator) * 3
+    batch["objects"] = (batch["shares"][..., 0] == 0).float()
+    dense = (DenseHead(model.config.text_config.hidden_size), class_weights(batch["shares"].numpy()))
+    before = dense_loss(dense[0], sample_tokens(model.model.visual, batch).float(), batch, dense[1]).item()
+    probe = OccupancyProbe(n_tokens, model.config.text_config.hidden_size, 4)
+    train_occupancy(model.model.visual, probe, [batch] * 30, lr=3e-3, dense=dense)
+    model.model.visual.eval()
+    after = dense_loss(dense[0], sample_tokens(model.model.visual, batch).float(), batch, dense[1]).item()
+    assert after < 0.5 * before

@@ -74,6 +74,9 @@ class Plan:
     camera_hw: tuple[int, int] = (112, 196)  # rendered size = model input size: 28 visual tokens per camera
     pretrain_epochs: int = 1
     pretrain_batch: int = 16
+    # Perception pretraining also on the renderer's per-pixel classes and object depth (per visual
+    # token), not only on the BEV occupancy grid (``models.perception``; issue 15).
+    dense_pretraining: bool = False
     warmup_epochs: float = 10.0  # text-only, no vision tower: ~3x the samples/s of training with images
     warmup_batch: int = 32
     # Every model: the tiny preset's scaled residual codec, and the answer's numbers replaced by <unk>
@@ -218,22 +221,25 @@ def make_world(ws: Workspace, split: str) -> None:
 
     height, width = ws.plan.camera_hw
     config = SynthConfig.from_dict({"version": SYNTH_VERSION, "camera": {"width": width, "height": height},
-                                    "scene": {"duration_s": ws.plan.scene_duration_s}, **WORLDS[ws.plan.world]})
+                                    "scene": {"duration_s": ws.plan.scene_duration_s}, **WORLDS[ws.plan.world],
+                                    "write_dense_labels": ws.plan.dense_pretraining and split == "train"})
     n_scenes, seed = (ws.plan.train_scenes, ws.plan.train_seed) if split == "train" else (ws.plan.val_scenes, ws.plan.val_seed)
     if not ws.data(split).exists():
         generate_dataset(ws.data(split), n_scenes, seed, config)
     build_split(ws.data(split), SYNTH_VERSION, "all", ws.data_root / "samples" / split)
 
 
-def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None):
-    """Six cameras -> coarse occupancy at +0.5 s, as a DataLoader over (a seeded random subset of) a cached split."""
+def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None, dense: bool = False):
+    """Six cameras -> coarse occupancy at +0.5 s (and with ``dense`` the per-token labels), as a
+    DataLoader over (a seeded random subset of) a cached split."""
     import torch
 
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_training.models.perception import PerceptionDataset, collate_views
 
     arrays = load_split(ws.split(split), fields=("camera_paths", "occupancy_bits")).arrays
-    dataset = PerceptionDataset([tuple(p) for p in arrays["camera_paths"]], arrays["occupancy_bits"], ws.data(split), spec, ws.plan.probe_cells)
+    dataset = PerceptionDataset([tuple(p) for p in arrays["camera_paths"]], arrays["occupancy_bits"], ws.data(split), spec, ws.plan.probe_cells,
+                                dense=dense)
     generator = torch.Generator().manual_seed(ws.plan.seed)
     if limit is not None and limit < len(dataset):
         dataset = torch.utils.data.Subset(dataset, torch.randperm(len(dataset), generator=generator)[:limit].tolist())
@@ -262,15 +268,19 @@ def pretrain_perception(ws: Workspace) -> None:
     import numpy as np
 
     from evodrive_ros.core.trajectory_codec import get_codec
-    from evodrive_training.models.perception import coarse_occupancy, train_occupancy
+    from evodrive_training.models.perception import DenseHead, class_weights, coarse_occupancy, train_occupancy
     from evodrive_training.models.presets import build_tiny, image_spec
 
     model, tokenizer = build_tiny(ws.plan.camera_hw, seed=ws.plan.seed, codec=get_codec(ws.plan.codec))
     torch.manual_seed(ws.plan.seed)
-    loader = perception_batches(ws, "train", image_spec(model), ws.plan.pretrain_batch, shuffle=True)
+    loader = perception_batches(ws, "train", image_spec(model), ws.plan.pretrain_batch, shuffle=True, dense=ws.plan.dense_pretraining)
     positive_rate = float(np.mean([coarse_occupancy(bits, ws.plan.probe_cells).mean() for bits in loader.dataset.occupancy_bits]))
+    dense = None
+    if ws.plan.dense_pretraining:  # class weights from the label shares of 200 samples
+        shares = [loader.dataset[i]["shares"].numpy() for i in np.linspace(0, len(loader.dataset) - 1, 200).astype(int)]
+        dense = (DenseHead(model.config.text_config.hidden_size), class_weights(np.concatenate(shares)))
     losses = train_occupancy(model.model.visual, occupancy_probe(ws, model), epochs_of(loader, ws.plan.pretrain_epochs, "pretrain encoder"),
-                             positive_rate=positive_rate)
+                             positive_rate=positive_rate, dense=dense)
     print(f"[ablation] occupancy BCE {losses[0]:.3f} -> {losses[-1]:.3f}")
     model.save_pretrained(ws.model(PRETRAINED))
     tokenizer.save_pretrained(ws.model(PRETRAINED))

@@ -3,7 +3,12 @@
 A freshly built tiny vision encoder knows nothing, so anchoring the student to its "pre-fine-tuning"
 encoder would protect nothing. ``train_occupancy`` first teaches the tiny encoder to see: from its
 merged visual tokens of the six cameras, predict a coarse bird's-eye-view occupancy grid of the other
-road users (the cached 200×200 grid at +0.5 s, max-pooled to ``cells``×``cells``).
+road users (the cached 200×200 grid at +0.5 s, max-pooled to ``cells``×``cells``). With dense
+labels from the renderer (``synth`` ``write_dense_labels``) it also learns, per visual token, what
+is drawn there (background, vehicle, pedestrian, a signal lit green/yellow/red: shares of its 28×28
+pixels) and how far the objects in it are: local targets at every token, so the encoder learns to
+see what a planner needs — agents and signals and their distance — in far fewer steps than from the
+one BEV grid per sample (measured: README, issue 15).
 
 The probe measures how much of that an encoder keeps (after SFT, after anchored distillation, ...):
 the encoder is frozen and run once over the data, a linear head is fitted on the cached tokens until
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -24,6 +30,8 @@ from torch import nn
 from evodrive_ros.core.driving_samples import unpack_occupancy
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
 from evodrive_training.models.forward import vision_tokens_of
+from evodrive_training.synth.nuscenes_writer import DENSE_DIRS, dense_path
+from evodrive_training.synth.render import DENSE_LABELS
 
 
 def coarse_occupancy(occupancy_bits: np.ndarray, cells: int = 16) -> np.ndarray:
@@ -47,12 +55,27 @@ class OccupancyProbe(nn.Module):
         return self.to_grid(self.per_token(tokens).flatten(1)).view(-1, self.cells, self.cells)
 
 
-class PerceptionDataset(torch.utils.data.Dataset):
-    """Six current cameras -> coarse occupancy target."""
+def token_targets(label: np.ndarray, depth_cm: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per merged visual token (``block``×``block`` pixels, row-major as the encoder orders them) of
+    one camera: the share of each ``DENSE_LABELS`` class (T, C), the log of the mean distance to the
+    objects in it (T,) and the share of its pixels that are objects (T,)."""
+    h, w = label.shape[0] // block, label.shape[1] // block
+    blocks = lambda a: a[: h * block, : w * block].reshape(h, block, w, block).transpose(0, 2, 1, 3).reshape(h * w, -1)  # noqa: E731
+    labels, depth = blocks(label), blocks(depth_cm.astype(np.float32) / 100.0)
+    shares = np.stack([(labels == c).mean(axis=1) for c in range(len(DENSE_LABELS))], axis=1)
+    objects = depth > 0
+    mean_depth = np.where(objects.any(axis=1), (depth * objects).sum(axis=1) / np.maximum(objects.sum(axis=1), 1), 1.0)
+    return shares.astype(np.float32), np.log(mean_depth).astype(np.float32), objects.mean(axis=1).astype(np.float32)
 
-    def __init__(self, camera_paths: Sequence[Sequence[str]], occupancy_bits: np.ndarray, dataroot: str | Path, spec: ImageSpec, cells: int = 16):
+
+class PerceptionDataset(torch.utils.data.Dataset):
+    """Six current cameras -> coarse occupancy target, and with ``dense`` the per-token class shares
+    and object depth from the dataroot's dense labels (``synth`` ``write_dense_labels``)."""
+
+    def __init__(self, camera_paths: Sequence[Sequence[str]], occupancy_bits: np.ndarray, dataroot: str | Path, spec: ImageSpec,
+                 cells: int = 16, dense: bool = False):
         self.camera_paths, self.occupancy_bits = camera_paths, occupancy_bits
-        self.dataroot, self.spec, self.cells = Path(dataroot), spec, cells
+        self.dataroot, self.spec, self.cells, self.dense = Path(dataroot), spec, cells, dense
 
     def __len__(self) -> int:
         return len(self.camera_paths)
@@ -60,15 +83,37 @@ class PerceptionDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         pixels, grid = preprocess_images([load_rgb(self.dataroot / p, self.spec) for p in self.camera_paths[index]], self.spec)
         target = coarse_occupancy(self.occupancy_bits[index], self.cells)
-        return {"pixel_values": torch.from_numpy(pixels), "image_grid_thw": torch.from_numpy(grid), "target": torch.from_numpy(target)}
+        item = {"pixel_values": torch.from_numpy(pixels), "image_grid_thw": torch.from_numpy(grid), "target": torch.from_numpy(target)}
+        if self.dense:
+            shares, log_depth, objects = zip(*(token_targets(*self._labels(p), self.spec.patch_size * self.spec.merge_size) for p in self.camera_paths[index]))
+            item.update(shares=torch.from_numpy(np.concatenate(shares)), log_depth=torch.from_numpy(np.concatenate(log_depth)),
+                        objects=torch.from_numpy(np.concatenate(objects)))
+        return item
+
+    def _labels(self, image_file: str) -> tuple[np.ndarray, np.ndarray]:
+        """The label and depth PNGs of one camera image, at the model's input size."""
+        arrays = []
+        for folder in (DENSE_DIRS["label"], DENSE_DIRS["depth"]):
+            path = self.dataroot / dense_path(image_file, folder)
+            array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if array is None:
+                raise ValueError(f"{path}: missing; make the dataroot with write_dense_labels: true")
+            if array.shape[:2] != (self.spec.height, self.spec.width):
+                array = cv2.resize(array, (self.spec.width, self.spec.height), interpolation=cv2.INTER_NEAREST)
+            arrays.append(array)
+        return arrays[0], arrays[1]
 
 
 def collate_views(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {
+    batch = {
         "pixel_values": torch.cat([i["pixel_values"] for i in items]),
         "image_grid_thw": torch.cat([i["image_grid_thw"] for i in items]),
         "target": torch.stack([i["target"] for i in items]),
     }
+    for key in ("shares", "log_depth", "objects"):
+        if key in items[0]:
+            batch[key] = torch.stack([i[key] for i in items])
+    return batch
 
 
 def sample_tokens(visual: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -83,20 +128,56 @@ def positive_weight(positive_rate: float) -> torch.Tensor:
     return torch.tensor((1 - rate) / rate)
 
 
+class DenseHead(nn.Module):
+    """Per visual token: logits of the ``DENSE_LABELS`` shares and the log object depth."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, len(DENSE_LABELS) + 1)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.linear(tokens)
+        return out[..., :-1], out[..., -1]
+
+
+def class_weights(shares: np.ndarray, cap: float = 20.0) -> torch.Tensor:
+    """Cross-entropy weight per class, (background share / class share)^½ capped at ``cap``: rare
+    classes (a signal head is ~0.1 % of the pixels) still shape the tokens."""
+    mean = np.maximum(np.asarray(shares, dtype=np.float64).reshape(-1, len(DENSE_LABELS)).mean(axis=0), 1e-6)
+    return torch.tensor(np.minimum(np.sqrt(mean[0] / mean), cap), dtype=torch.float32)
+
+
+def dense_loss(head: DenseHead, tokens: torch.Tensor, batch: dict[str, torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """Soft-label cross-entropy on the class shares plus an L1 on log depth where objects are."""
+    logits, log_depth = head(tokens)
+    soft = batch["shares"] * weights
+    classes = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).sum() / soft.sum().clamp(min=1e-6)
+    objects = batch["objects"]
+    depth = ((log_depth - batch["log_depth"]).abs() * objects).sum() / objects.sum().clamp(min=1e-6)
+    return classes + depth
+
+
 def train_occupancy(
-    visual: nn.Module, head: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]], lr: float = 1e-3, positive_rate: float | None = None
+    visual: nn.Module, head: OccupancyProbe, batches: Iterable[dict[str, torch.Tensor]], lr: float = 1e-3, positive_rate: float | None = None,
+    dense: tuple[DenseHead, torch.Tensor] | None = None,
 ) -> list[float]:
     """Perception pretraining: encoder and head trained together with BCE, one step per batch.
 
     ``positive_rate``: the share of occupied cells; when given, occupied cells are up-weighted by
-    (1 - p) / p, without which the loss is minimised by predicting "empty" everywhere.
+    (1 - p) / p, without which the loss is minimised by predicting "empty" everywhere. ``dense``: a
+    ``DenseHead`` and its class weights, adding the per-token class and depth loss (batches from a
+    ``PerceptionDataset`` with ``dense``).
     """
     visual.requires_grad_(True).train()
-    optimizer = torch.optim.AdamW([*head.parameters(), *visual.parameters()], lr=lr, weight_decay=0.0)
+    extra = [] if dense is None else list(dense[0].parameters())
+    optimizer = torch.optim.AdamW([*head.parameters(), *visual.parameters(), *extra], lr=lr, weight_decay=0.0)
     pos_weight = None if positive_rate is None else positive_weight(positive_rate)
     losses = []
     for batch in batches:
-        loss = nn.functional.binary_cross_entropy_with_logits(head(sample_tokens(visual, batch).float()), batch["target"], pos_weight=pos_weight)
+        tokens = sample_tokens(visual, batch).float()
+        loss = nn.functional.binary_cross_entropy_with_logits(head(tokens), batch["target"], pos_weight=pos_weight)
+        if dense is not None:
+            loss = loss + dense_loss(dense[0], tokens, batch, dense[1])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -103,6 +103,7 @@ class SynthConfig:
     version: str = "v1.0-synth"
     location: str = "synth-town"
     write_instance_masks: bool = False  # 16-bit instance-id PNGs beside the keyframe images (for tests)
+    write_dense_labels: bool = False  # per-pixel class and object-depth PNGs of every keyframe image (perception pretraining)
     scene: SceneConfig = field(default_factory=SceneConfig)
     road: RoadConfig = field(default_factory=RoadConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)

@@ -49,10 +49,10 @@ class RenderedScene:
     renderer: SceneRenderer
     scenery: Parts
 
-    def frame(self, t: float, with_ids: bool = False):
+    def frame(self, t: float, with_ids: bool = False, with_dense: bool = False):
         pose, active = self.log.agents_at(t)
         parts = frame_parts(self.log.agents, pose, active, self.scenery, self.log.lights, t)
-        return self.renderer.render(self.log.ego_at(t), parts, with_ids=with_ids)
+        return self.renderer.render(self.log.ego_at(t), parts, with_ids=with_ids, with_dense=with_dense)
 
 
 def scene_world(config: SynthConfig, seed: int, index: int) -> World:
@@ -120,7 +120,8 @@ def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool)
             with bag_writer as recorder:
                 for k, t in enumerate(frame_times):
                     keyframe = k % int(per_keyframe) == 0
-                    images = scene.frame(t, with_ids=keyframe and config.write_instance_masks)
+                    images = scene.frame(t, with_ids=keyframe and config.write_instance_masks,
+                                         with_dense=keyframe and config.write_dense_labels)
                     jpegs = [scene.renderer.encode(image) for image, _ in images]
                     utime = start_utime + int(round(t * 1e6))
                     if keyframe:
@@ -138,8 +139,8 @@ def _add_keyframe(writer: NuScenesWriter, records, log: SceneLog, config: SynthC
     ego = log.ego_at(t)
     pose, active = log.agents_at(t)
     in_range = np.hypot(pose[:, 0] - ego[0], pose[:, 1] - ego[1]) < config.scene.annotation_range_m
-    masks = [ids for _, ids in images] if config.write_instance_masks else None
-    writer.add_keyframe(records, utime, ego, jpegs, masks, log.agents, pose, active & in_range, log.keyframe_cause(t))
+    buffers = [b for _, b in images] if config.write_instance_masks or config.write_dense_labels else None
+    writer.add_keyframe(records, utime, ego, jpegs, buffers, log.agents, pose, active & in_range, log.keyframe_cause(t))
 
 
 def _bag_writer(path: Path, rig, log: SceneLog, start_utime: int, end_s: float):

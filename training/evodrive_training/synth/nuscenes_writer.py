@@ -20,7 +20,13 @@ from evodrive_ros.core.keyframe_causes import KEYFRAME_CAUSES_FILE, write_keyfra
 
 from .camera_rig import LIDAR_TOP, Camera, yaw_quaternion
 from .ground import GroundMap
+from .render import LabelBuffers
 from .world import PEDESTRIAN, TRUCK, Agents
+
+# Per-pixel ground truth beside the keyframe images (``SynthConfig.write_instance_masks`` /
+# ``write_dense_labels``): instance ids (uint16), ``render.DENSE_LABELS`` classes (uint8), and the
+# distance from the camera to the object drawn at each pixel in centimetres (uint16; 0 where none).
+DENSE_DIRS = {"instance": "instance_masks", "label": "dense_labels", "depth": "dense_depth"}
 
 TABLES = ("category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose", "log",
           "scene", "sample", "sample_data", "sample_annotation", "map")
@@ -90,10 +96,11 @@ class NuScenesWriter:
         return token
 
     def add_keyframe(self, scene: _SceneRecords, utime: int, ego_pose: np.ndarray, images: list[bytes],
-                     instance_masks: list[np.ndarray] | None, agents: Agents, agent_pose: np.ndarray,
+                     buffers: list[LabelBuffers] | None, agents: Agents, agent_pose: np.ndarray,
                      annotated: np.ndarray, cause: str) -> None:
-        """One 2 Hz sample: images (in camera order), ego pose (x, y, yaw), boxes of ``annotated``
-        agents and the keyframe's ``cause`` label."""
+        """One 2 Hz sample: images (in camera order), their label buffers (the instance masks and
+        dense labels that were drawn), ego pose (x, y, yaw), boxes of ``annotated`` agents and the
+        keyframe's ``cause`` label."""
         index = len(scene.samples)
         sample_token = self.token("sample", scene.name, index)
         scene.samples.append(sample_token)
@@ -110,10 +117,12 @@ class NuScenesWriter:
                 cam = self.cameras[self.channels.index(channel)]
                 filename, fileformat, width, height = f"samples/{channel}/{stem}.jpg", "jpg", cam.width, cam.height
                 (self.root / filename).write_bytes(data)
-                if instance_masks is not None:
-                    mask_path = self.root / "instance_masks" / channel / f"{stem}.png"
-                    mask_path.parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(mask_path), self._global_ids(scene, instance_masks[self.channels.index(channel)]))
+                drawn = buffers[self.channels.index(channel)] if buffers is not None else None
+                if drawn is not None and drawn.instance is not None:
+                    self._write_png(DENSE_DIRS["instance"], filename, self._global_ids(scene, drawn.instance))
+                if drawn is not None and drawn.label is not None:
+                    self._write_png(DENSE_DIRS["label"], filename, drawn.label)
+                    self._write_png(DENSE_DIRS["depth"], filename, np.clip(np.round(drawn.depth * 100), 0, 65535).astype(np.uint16))
             self.tables["ego_pose"].append({"token": sd_token, "timestamp": utime, "rotation": rotation,
                                             "translation": [float(ego_pose[0]), float(ego_pose[1]), 0.0]})
             scene.sample_data[channel].append({
@@ -122,6 +131,11 @@ class NuScenesWriter:
                 "is_key_frame": True, "height": height, "width": width, "filename": filename})
         for i in np.flatnonzero(annotated):
             self._annotate(scene, sample_token, index, int(i), agents, agent_pose[i], ego_pose)
+
+    def _write_png(self, folder: str, image_file: str, array: np.ndarray) -> None:
+        path = self.root / dense_path(image_file, folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), array)
 
     def _global_ids(self, scene: _SceneRecords, mask: np.ndarray) -> np.ndarray:
         """Scene-local ids (agent index + 1) -> dataset-wide ids (position in ``instance_index`` + 1)."""
@@ -182,6 +196,12 @@ class NuScenesWriter:
         if self.instance_index:
             (self.root / "instance_masks" / "index.json").write_text(json.dumps(self.instance_index))
         write_keyframe_causes(self.root / self.version / KEYFRAME_CAUSES_FILE, self.keyframe_causes)
+
+
+def dense_path(image_file: str, folder: str) -> str:
+    """``samples/CAM/stem.jpg`` -> ``<folder>/CAM/stem.png``: where a keyframe image's label PNG lies."""
+    parts = Path(image_file).parts
+    return str(Path(folder, *parts[1:-1], Path(parts[-1]).with_suffix(".png").name))
 
 
 def _link(records: list[dict]) -> None:

@@ -40,9 +40,15 @@ _PARTS = {
 }
 
 
+# Per-pixel classes of the dense labels (``LabelBuffers.label``): what a planner must see.
+DENSE_LABELS = ("background", "vehicle", "pedestrian", "signal_green", "signal_yellow", "signal_red")
+BACKGROUND, VEHICLE_LABEL, PEDESTRIAN_LABEL = 0, 1, 2
+SIGNAL_LABELS = np.array([3, 4, 5])  # indexed by the signal state (GREEN, YELLOW, RED)
+
+
 @dataclass
 class Parts:
-    """Boxes to draw: centre of the base (P, 3), size (P, 3: l, w, h), yaw, RGB colour, instance id."""
+    """Boxes to draw: centre of the base (P, 3), size (P, 3: l, w, h), yaw, RGB colour, instance id, dense label."""
 
     base: np.ndarray
     size: np.ndarray
@@ -50,10 +56,21 @@ class Parts:
     colour: np.ndarray
     instance: np.ndarray  # 0 for scenery
     owner: np.ndarray  # parts of one object are drawn together, in template order
+    label: np.ndarray  # ``DENSE_LABELS`` index
 
     @staticmethod
     def concat(items: list["Parts"]) -> "Parts":
-        return Parts(*(np.concatenate([getattr(p, f) for p in items]) for f in ("base", "size", "yaw", "colour", "instance", "owner")))
+        fields = ("base", "size", "yaw", "colour", "instance", "owner", "label")
+        return Parts(*(np.concatenate([getattr(p, f) for p in items]) for f in fields))
+
+
+@dataclass
+class LabelBuffers:
+    """Per-pixel ground truth of one camera image, drawn with the image (same visibility)."""
+
+    instance: np.ndarray | None  # uint16: agent index + 1 (0: scenery)
+    label: np.ndarray | None  # uint8: ``DENSE_LABELS`` index
+    depth: np.ndarray | None  # float32: metres from the camera to the base of the object drawn there (0: none)
 
 
 def agent_parts(agents: Agents, pose: np.ndarray, active: np.ndarray) -> Parts:
@@ -71,9 +88,10 @@ def agent_parts(agents: Agents, pose: np.ndarray, active: np.ndarray) -> Parts:
             colour = agents.colour[idx].astype(float)
             if fixed is not None:
                 colour = 0.3 * colour + 0.7 * np.array(fixed, dtype=float)
-            items.append(Parts(base, part_size, yaw, colour, idx + 1, idx))
+            label = np.full(len(idx), PEDESTRIAN_LABEL if kind == PEDESTRIAN else VEHICLE_LABEL, np.uint8)
+            items.append(Parts(base, part_size, yaw, colour, idx + 1, idx, label))
     if not items:
-        return Parts(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int))
+        return Parts(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.uint8))
     return Parts.concat(items)
 
 
@@ -94,6 +112,7 @@ def light_parts(lights: TrafficLights, t: float, first_owner: int) -> Parts:
         colour=np.concatenate([np.tile(_POLE_RGB, (n, 1)).astype(float), _SIGNAL_RGB[lights.state(t)]]),
         instance=np.zeros(2 * n, int),
         owner=first_owner + np.concatenate([np.arange(n), np.arange(n)]),
+        label=np.concatenate([np.full(n, BACKGROUND, np.uint8), SIGNAL_LABELS[lights.state(t)].astype(np.uint8)]),
     )
 
 
@@ -107,7 +126,7 @@ def building_parts(buildings: Buildings, first_owner: int) -> Parts:
     base = buildings.center.copy()
     base[:, 2] = 0.0
     return Parts(base, buildings.size, buildings.yaw, buildings.colour.astype(float), np.zeros(len(buildings), int),
-                 first_owner + np.arange(len(buildings)))
+                 first_owner + np.arange(len(buildings)), np.full(len(buildings), BACKGROUND, np.uint8))
 
 
 class SceneRenderer:
@@ -135,8 +154,10 @@ class SceneRenderer:
             weight = np.clip((distance - self.fog[0]) / (self.fog[1] - self.fog[0]), 0.0, 1.0)
             self.fog_rows.append((horizon, weight[weight > 0][:, None, None].astype(np.float32)))
 
-    def render(self, ego_pose: np.ndarray, parts: Parts, with_ids: bool = False) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """(BGR image, instance-id buffer or None) per camera, for the ego at ``ego_pose`` (x, y, yaw)."""
+    def render(self, ego_pose: np.ndarray, parts: Parts, with_ids: bool = False,
+               with_dense: bool = False) -> list[tuple[np.ndarray, LabelBuffers | None]]:
+        """(BGR image, label buffers or None) per camera, for the ego at ``ego_pose`` (x, y, yaw):
+        the instance ids with ``with_ids``, the dense labels and object depth with ``with_dense``."""
         x, y, yaw = ego_pose[:3]
         c, s = np.cos(yaw), np.sin(yaw)
         world_from_ego = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -146,10 +167,12 @@ class SceneRenderer:
             rotation = world_from_ego @ cam.rotation  # world_from_camera
             origin = world_from_ego @ cam.translation + np.array([x, y, 0.0])
             image = np.empty((cam.height, cam.width, 3), dtype=np.uint8)
-            ids = np.zeros((cam.height, cam.width), dtype=np.uint16) if with_ids else None
+            shape = (cam.height, cam.width)
+            buffers = LabelBuffers(np.zeros(shape, np.uint16) if with_ids else None, np.zeros(shape, np.uint8) if with_dense else None,
+                                   np.zeros(shape, np.float32) if with_dense else None)
             self._draw_sky_and_ground(image, k, cam, rotation, origin)
-            self._draw_boxes(image, ids, cam, rotation, origin, parts, corners, centres, normals, shade)
-            out.append((image, ids))
+            self._draw_boxes(image, buffers, cam, rotation, origin, parts, corners, centres, normals, shade)
+            out.append((image, buffers if with_ids or with_dense else None))
         return out
 
     def encode(self, image: np.ndarray) -> bytes:
@@ -169,7 +192,7 @@ class SceneRenderer:
             band = image[horizon:horizon + len(fog_weight)].astype(np.float32)
             image[horizon:horizon + len(fog_weight)] = band * (1 - fog_weight) + self.horizon_bgr * fog_weight
 
-    def _draw_boxes(self, image, ids, cam: Camera, rotation, origin, parts: Parts, corners, centres, normals, shade) -> None:
+    def _draw_boxes(self, image, buffers: LabelBuffers, cam: Camera, rotation, origin, parts: Parts, corners, centres, normals, shade) -> None:
         if not len(parts.yaw):
             return
         cam_pts = (corners - origin) @ rotation  # (P, 8, 3) in the camera frame
@@ -201,8 +224,11 @@ class SceneRenderer:
                     polygon = np.round(_project(cam, clipped) * _SCALE).astype(np.int32)
                 colour = tuple(float(c) for c in colours[f])
                 cv2.fillConvexPoly(image, polygon, colour, cv2.LINE_8, _SHIFT)
-                if ids is not None:
-                    cv2.fillConvexPoly(ids, polygon, int(parts.instance[p]), cv2.LINE_8, _SHIFT)
+                if buffers.instance is not None:
+                    cv2.fillConvexPoly(buffers.instance, polygon, int(parts.instance[p]), cv2.LINE_8, _SHIFT)
+                if buffers.label is not None:
+                    cv2.fillConvexPoly(buffers.label, polygon, int(parts.label[p]), cv2.LINE_8, _SHIFT)
+                    cv2.fillConvexPoly(buffers.depth, polygon, float(depth[p]) if parts.label[p] else 0.0, cv2.LINE_8, _SHIFT)
 
 
 def _box_geometry(parts: Parts, sun: np.ndarray, brightness: float):
