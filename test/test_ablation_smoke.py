@@ -6,7 +6,7 @@ import json
 import math
 
 from evodrive_ros.cli import main
-from evodrive_training.ablation import METHODS, PRETRAINED, WARMUP
+from evodrive_training.ablation import CURVE_KEYS, METHODS, PRETRAINED, WARMUP
 
 
 def _finite(values) -> bool:
@@ -50,6 +50,13 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     for seed in result["per_seed"]:  # the blanked row reuses the SFT model and its probe; the text-only one is its own
         assert seed["methods"]["sft_blank"]["perception_probe"] == seed["methods"]["sft"]["perception_probe"]
     assert json.loads((out / "seed-0" / "models" / "sft_text" / "training.json").read_text())["text_only"]
+    curves = result["config"]["probe_curves"]  # the encoder at the start and 2 points of each curve student, probed
+    assert set(curves) == set(CURVE_KEYS) and all(c["steps"][0] == 0 and len(c["steps"]) == 3 for c in curves.values())
+    for key, curve in curves.items():
+        assert _finite(curve["ap"]["mean"]) and curve["steps"] == sorted(curve["steps"])
+        final = [seed["methods"][key]["perception_probe"]["ap"] for seed in result["per_seed"]]
+        assert math.isclose(curve["ap"]["mean"][-1], sum(final) / 2, abs_tol=1e-3)  # the last snapshot is the trained encoder
+    assert (reports / "ablation_vision_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
     assert not (out / "seed-0" / "models" / "sft_blank").exists()
     for seed in (0, 1):
         models = out / f"seed-{seed}" / "models"

@@ -77,6 +77,9 @@ class Plan:
     # Perception pretraining also on the renderer's per-pixel classes and object depth (per visual
     # token), not only on the BEV occupancy grid (``models.perception``; issue 15).
     dense_pretraining: bool = False
+    # >0: the students of ``CURVE_KEYS`` save their vision encoder at the start and at this many
+    # evenly spaced steps, and each is probed: perception over training (the paper's degradation figure).
+    probe_curve_points: int = 0
     warmup_epochs: float = 10.0  # text-only, no vision tower: ~3x the samples/s of training with images
     warmup_batch: int = 32
     # Every model: the tiny preset's scaled residual codec, and the answer's numbers replaced by <unk>
@@ -102,7 +105,7 @@ class Plan:
 # on val with 2,400 probe samples): untrained encoder 0.230, occupancy-pretrained 0.298, with the
 # dense labels 0.332; with 384 probe samples every AP is lower and the probe's ceiling (per-token
 # ground-truth labels as features) is 0.35 instead of 0.50, too close to tell encoders apart.
-VISION_PLAN = Plan(world="vision", dense_pretraining=True, pretrain_epochs=3, probe_train_samples=2400)
+VISION_PLAN = Plan(world="vision", dense_pretraining=True, pretrain_epochs=3, probe_train_samples=2400, probe_curve_points=4)
 QUICK_PLAN = Plan(train_scenes=2, val_scenes=1, scene_duration_s=6.0, camera_hw=(56, 84), pretrain_epochs=1, warmup_epochs=0.2, warmup_batch=2, probe_steps=5,
                   teacher_epochs=0.2, student_epochs=0.2, batch_size=2, max_new_tokens=4, ego_mlp_epochs=5)
 
@@ -135,6 +138,7 @@ STUDENTS = (
     Method("sft_blank", "SFT, cameras blanked at test time", "student", mode="sft", predict_args=("--blank-cameras",), model_of="sft"),
 )
 TRAINED_STUDENTS = tuple(m for m in STUDENTS if m.model_of is None)
+CURVE_KEYS = ("sft", "kd_mc_dropout", "evodrive")  # no distillation, distillation without and with the self-anchor
 TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future; one for all seeds)", "teacher", mode="teacher")
 BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ctra", "constant turn rate + acceleration (the codec's prior)", "baseline"),
              Method("ego_mlp", "ego-status MLP", "baseline"))
@@ -183,6 +187,9 @@ class Workspace:
 
     def probe(self, key: str) -> Path:
         return self._root_of(key) / "probe" / f"{key}.json"
+
+    def curve_probe(self, key: str, step: int) -> Path:
+        return self._root_of(key) / "probe" / "curve" / f"{key}-step{step}.json"
 
     @property
     def timings_file(self) -> Path:
@@ -311,6 +318,8 @@ def train(ws: Workspace, method: Method, threads: int | None = None) -> None:
         argv += ["--teacher", ws.model(TEACHER.key)]
     for item in method.overrides:
         argv += ["--set", item]
+    if ws.plan.probe_curve_points and method.key in CURVE_KEYS:
+        argv += ["--vision-snapshots", ws.plan.probe_curve_points]
     run_training(ws, method.key, [*argv, *method.train_args], threads)
 
 
@@ -355,14 +364,20 @@ def evaluate(ws: Workspace, method: Method) -> None:
     call_cli(eval_cli, ["--pred", ws.predictions(method.key), "--gt", ws.split("val"), "--out", ws.metrics(method.key), "--name", method.key])
 
 
-def probe(ws: Workspace, key: str) -> None:
-    """Linear occupancy probe on the frozen vision encoder of ``key``: fitted on a train subset, scored on val."""
+def probe(ws: Workspace, key: str, step: int | None = None) -> None:
+    """Linear occupancy probe on the frozen vision encoder of ``key`` (at training ``step`` of its
+    vision snapshots, if given): fitted on a train subset, scored on val."""
+    import safetensors.torch
     from tqdm import tqdm
 
     from evodrive_training.models.perception import encode_views, fit_linear_probe, probe_metrics
     from evodrive_training.models.presets import build_tiny, image_spec, load_pretrained
+    from evodrive_training.trainer import vision_snapshot_path
 
     model, _ = build_tiny(ws.plan.camera_hw, seed=ws.plan.seed) if key == UNTRAINED else load_pretrained(ws.model(key))
+    if step is not None:
+        model.model.visual.load_state_dict(safetensors.torch.load_file(str(vision_snapshot_path(ws.model(key), step))))
+    out = ws.probe(key) if step is None else ws.curve_probe(key, step)
     spec = image_spec(model)
     encode = lambda split, limit=None: encode_views(model.model.visual, tqdm(  # noqa: E731
         perception_batches(ws, split, spec, ws.plan.probe_batch, shuffle=False, limit=limit), desc=f"probe {key} ({split})", unit="batch"))
@@ -370,8 +385,15 @@ def probe(ws: Workspace, key: str) -> None:
     n_fit = len(train_tokens) * 5 // 6  # the rest calibrates the IoU threshold
     head = fit_linear_probe(train_tokens[:n_fit], train_targets[:n_fit], steps=ws.plan.probe_steps, seed=ws.plan.seed)
     metrics = probe_metrics(head, (train_tokens[n_fit:], train_targets[n_fit:]), encode("val"))
-    ws.probe(key).parent.mkdir(parents=True, exist_ok=True)
-    ws.probe(key).write_text(json.dumps(metrics) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics) + "\n")
+
+
+def snapshot_steps(ws: Workspace, key: str) -> list[int]:
+    """Training steps at which ``key`` saved its vision encoder, in order."""
+    from evodrive_training.trainer import VISION_SNAPSHOTS_DIR
+
+    return sorted(int(p.stem.split("-")[1]) for p in (ws.model(key) / VISION_SNAPSHOTS_DIR).glob("step-*.safetensors"))
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -388,9 +410,12 @@ def seed_report(ws: Workspace, shared_seconds: dict[str, float]) -> dict:
         train_stage = f"predict {method.key}" if method.kind == "baseline" else f"train {method.model_key}"
         entry["train_minutes"] = round(seconds.get(train_stage, math.nan) / 60, 2)
         methods[method.key] = entry
+    curves = {key: [[step, read(ws.curve_probe(key, step))["ap"]] for step in snapshot_steps(ws, key)]
+              for key in (CURVE_KEYS if ws.plan.probe_curve_points else ())}
     result = {
         "seed": ws.plan.seed,
         "probe_references": {key: read(ws.probe(key)) for key in (PRETRAINED, UNTRAINED)},
+        "probe_curves": curves,
         "stage_seconds": ws.seconds,
         "total_minutes": round(sum(ws.seconds.values()) / 60, 1),
         "methods": methods,
@@ -422,6 +447,8 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
         entry["probe_ap"] = None if probes[0] is None else _mean_std([p["ap"] for p in probes])
         methods[key] = entry
     vision = next(iter(seeds[0]["methods"].values())).get("vision")
+    curves = {key: {"steps": [step for step, _ in points], "ap": _mean_std([[ap for _, ap in s["probe_curves"][key]] for s in seeds])}
+              for key, points in seeds[0].get("probe_curves", {}).items()}
     return {
         "config": {**asdict(plan), "seeds": [s["seed"] for s in seeds], "preset": "tiny", "synthetic_version": SYNTH_VERSION,
                    "val": "separate synthetic world (val_seed)", "shared_stage_seconds": shared_seconds,
@@ -431,6 +458,7 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
                    "wall_minutes_this_run": wall_minutes,
                    "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in (PRETRAINED, UNTRAINED)},
                    "vision_split": None if vision is None else {k: vision[k] for k in ("n_samples", "margin_m", "causes")},
+                   "probe_curves": curves,
                    "work_dir": str(work_dir)},
         "methods": methods,
         "per_seed": seeds,
@@ -477,6 +505,14 @@ def markdown(result: dict) -> str:
             lines.append(f"| {entry['label']} | {pm(stp3['L2'], 3)} | {pm(stp3['collision'], 3)} | {pm(uniad['L2'], 2)} | "
                          f"{pm(uniad['L2'], 3)} | {pm(uniad['collision'], 3)} |")
         lines.append("")
+    if config.get("probe_curves"):
+        labels = {m.key: m.label for m in STUDENTS}
+        steps = next(iter(config["probe_curves"].values()))["steps"]
+        lines += ["## Perception over training: probe AP of the students' vision encoders", "",
+                  "| student | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+        for key, curve in config["probe_curves"].items():
+            lines.append(f"| {labels[key]} | " + " | ".join(f"{m:.3f} ± {d:.3f}" for m, d in zip(curve["ap"]["mean"], curve["ap"]["std"])) + " |")
+        lines.append("")
     references = config["probe_references"]
     lines.append(
         "Perception probe: a linear occupancy head on the frozen visual tokens (fitted on a train subset, scored on val; "
@@ -486,6 +522,32 @@ def markdown(result: dict) -> str:
         "Per-seed numbers, IoU and bootstrap intervals: `per_seed` in ablation.json."
     )
     return "\n".join(lines) + "\n"
+
+
+def plot_probe_curves(result: dict, path: Path) -> None:
+    """Probe AP over training steps (mean ± std over seeds) of ``CURVE_KEYS``, with the pretrained
+    and untrained encoders as references: the paper's perception-degradation figure, on our data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = {m.key: m.label for m in STUDENTS}
+    figure, axes = plt.subplots(figsize=(6.4, 4.0))
+    for key, curve in result["config"]["probe_curves"].items():
+        mean, std = np.array(curve["ap"]["mean"]), np.array(curve["ap"]["std"])
+        axes.plot(curve["steps"], mean, marker="o", label=labels[key])
+        axes.fill_between(curve["steps"], mean - std, mean + std, alpha=0.2)
+    for key, style in ((PRETRAINED, "--"), (UNTRAINED, ":")):
+        axes.axhline(result["config"]["probe_references"][key]["mean"], color="grey", linestyle=style, label=f"{key} encoder")
+    axes.set_xlabel("student training step")
+    axes.set_ylabel("occupancy probe AP (val)")
+    axes.set_title("Perception kept while the students train")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 # --- command ------------------------------------------------------------------------------------
@@ -533,11 +595,15 @@ def evaluate_seed(ws: Workspace) -> None:
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
     for method in TRAINED_STUDENTS:
         ws.stage(f"probe {method.key}", ws.probe(method.key), lambda key=method.key: probe(ws, key))
+    for key in CURVE_KEYS if ws.plan.probe_curve_points else ():
+        for step in snapshot_steps(ws, key):
+            ws.stage(f"probe {key}@{step}", ws.curve_probe(key, step), lambda key=key, step=step: probe(ws, key, step))
 
 
 def run(args: argparse.Namespace) -> int:
     vision = args.world == "vision"
-    base = replace(QUICK_PLAN, world=args.world, dense_pretraining=vision) if args.quick else VISION_PLAN if vision else Plan()
+    quick = replace(QUICK_PLAN, world=args.world, dense_pretraining=vision, probe_curve_points=2 if vision else 0)
+    base = quick if args.quick else VISION_PLAN if vision else Plan()
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -569,6 +635,8 @@ def run(args: argparse.Namespace) -> int:
     stem = "ablation" if base.world == "default" else f"ablation_{base.world}"
     (report_dir / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     (report_dir / f"{stem}.md").write_text(markdown(result))
+    if result["config"]["probe_curves"]:
+        plot_probe_curves(result, report_dir / f"{stem}_probe_curves.png")
     print((report_dir / f"{stem}.md").read_text())
     print(f"evodrive ablation: {report_dir / f'{stem}.json'}; full EvoDriveVLA students: {args.out}/seed-*/models/evodrive")
     return 0

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up ratio")
     parser.add_argument("--max-samples", type=int, help="use only the first N samples (quick runs)")
     parser.add_argument("--save-steps", type=int, help="checkpoint every N steps (default: every epoch)")
+    parser.add_argument("--vision-snapshots", type=int, default=0, metavar="N",
+                        help="save the vision encoder's weights at the start and at N evenly spaced steps "
+                             "(OUT/vision_snapshots/): the perception-over-training curve")
     parser.add_argument("--logging-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bf16", action="store_true")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
     from evodrive_training.models.presets import codec_of, image_spec, load_model, set_trajectory_frame
     from evodrive_training.models.tokenizer import number_tokens
-    from evodrive_training.trainer import EvoDriveTrainer
+    from evodrive_training.trainer import EvoDriveTrainer, VisionSnapshots
 
     if args.text_only and args.mode != "sft":
         print(f"evodrive train {args.mode}: --text-only is a warm-up of the language model with sft")
@@ -182,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         data_collator=partial(collate, pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
     )
+    if args.vision_snapshots:
+        trainer.add_callback(VisionSnapshots(model.model.visual, args.output_dir, args.vision_snapshots))
     resume = args.resume
     if resume == "latest":
         resume = any(args.output_dir.glob("checkpoint-*")) or None

@@ -19,7 +19,9 @@ from collections import defaultdict
 
 import safetensors.torch
 import torch
-from transformers import Trainer
+from pathlib import Path
+
+from transformers import Trainer, TrainerCallback
 
 EXTRA_STATE_NAME = "distill_state.safetensors"
 
@@ -77,3 +79,35 @@ class EvoDriveTrainer(Trainer):
                 raise ValueError(f"{extra_path}: unexpected entries {unexpected[:5]}")
             if lost := [k for k in missing.missing_keys if not k.startswith(prefix)]:
                 raise ValueError(f"{extra_path}: missing entries {lost[:5]}")
+
+
+VISION_SNAPSHOTS_DIR = "vision_snapshots"
+
+
+def vision_snapshot_path(output_dir: Path, step: int) -> Path:
+    return Path(output_dir) / VISION_SNAPSHOTS_DIR / f"step-{step}.safetensors"
+
+
+class VisionSnapshots(TrainerCallback):
+    """Saves the vision encoder's weights before training and at ``count`` evenly spaced optimizer
+    steps (``OUT/vision_snapshots/step-N.safetensors``): what perception-over-training curves probe
+    (how much an encoder keeps as SFT or distillation goes on; issue 15). Weights only, a few MB."""
+
+    def __init__(self, visual: torch.nn.Module, output_dir: Path, count: int):
+        self.visual, self.output_dir, self.count = visual, Path(output_dir), count
+        self.steps: set[int] = set()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.steps = {max(1, round(state.max_steps * k / self.count)) for k in range(1, self.count + 1)}
+        self._save(args, state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            self._save(args, state.global_step)
+
+    def _save(self, args, step: int) -> None:
+        if args.process_index != 0:
+            return
+        path = vision_snapshot_path(self.output_dir, step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in self.visual.state_dict().items()}, str(path))
