@@ -14,6 +14,7 @@ from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_training.closedloop import Rollout, Scenario, ego_boxes
 from evodrive_training.synth.ground import MAP_RESOLUTION_M
 from evodrive_training.synth.render import frame_parts
+from evodrive_training.synth.world import GREEN, RED, YELLOW
 
 
 BEV_PIXELS = 320
@@ -22,6 +23,7 @@ EGO_ROW = int(BEV_PIXELS * 0.7)  # the ego sits low in the view: more road ahead
 FRAME_PERIOD_S = 0.2
 COLOURS_BGR = {"agent": (200, 120, 40), "static": (120, 120, 120), "pedestrian": (40, 40, 220), "ego": (30, 170, 30),
                "plan": (0, 215, 255), "expert": (255, 0, 255)}
+SIGNAL_BGR = {GREEN: (90, 225, 40), YELLOW: (30, 200, 245), RED: (35, 35, 235)}
 
 
 def to_bev(points_xy: np.ndarray, ego: np.ndarray) -> np.ndarray:
@@ -48,6 +50,7 @@ def bev_frame(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
         kind = {0: "agent", 1: "pedestrian", 2: "static"}[int(scenario.agent_kinds[m])]
         cv2.fillConvexPoly(image, np.round(to_bev(box_corners(box), ego)).astype(np.int32), COLOURS_BGR[kind], cv2.LINE_AA)
     cv2.fillConvexPoly(image, np.round(to_bev(box_corners(ego_boxes(ego[None])[0]), ego)).astype(np.int32), COLOURS_BGR["ego"], cv2.LINE_AA)
+    _draw_stop_lines(image, scenario, ego, float(run.times[k]))
     expert = np.asarray(scenario.reference.ego)[k:, :2]
     cv2.polylines(image, [np.round(to_bev(expert, ego)).astype(np.int32)], False, COLOURS_BGR["expert"], 1, cv2.LINE_AA)
     plan = [p for t, p in run.plans if t <= run.times[k] + 1e-9]
@@ -59,6 +62,16 @@ def bev_frame(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
     label = f"t={run.times[k]:4.1f}s  {ego[3]:4.1f} m/s"
     cv2.putText(image, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return image
+
+
+def _draw_stop_lines(image: np.ndarray, scenario: Scenario, ego: np.ndarray, t: float) -> None:
+    """Each signal's stop line across the ego's lane, in the colour the signal shows at ``t``."""
+    lights = scenario.lights
+    for stop_s, yaw, state in zip(lights.stop_s, lights.yaw, lights.state(t)):
+        centre = scenario.route.point_at(float(stop_s))
+        across = np.array([-np.sin(yaw), np.cos(yaw)]) * 1.8
+        ends = np.round(to_bev(np.stack([centre - across, centre + across]), ego)).astype(np.int32)
+        cv2.line(image, tuple(int(v) for v in ends[0]), tuple(int(v) for v in ends[1]), SIGNAL_BGR[int(state)], 3, cv2.LINE_AA)
 
 
 def front_camera(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:
