@@ -3,7 +3,9 @@
 Other agents follow fixed paths (lanes, crossings) with an IDM car-follower; the ego is a kinematic
 bicycle (rear-axle reference, like the nuScenes ego frame) driven by an expert (pure pursuit on the
 route + IDM + a curve speed limit) unless ``step`` is given an ``EgoControl`` — the hook for a closed
-loop with the planner in control.
+loop with the planner in control. The vision world adds what only cameras reveal: signals on the
+route (the expert and the cars ahead of it stop on red), walkers who step out as the ego comes, and
+lead cars that brake once; the expert records which constraint set its acceleration (``ego_cause``).
 """
 
 from __future__ import annotations
