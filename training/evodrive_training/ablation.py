@@ -608,8 +608,10 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     plan_file = args.out / "plan.json"
-    shared_plan = json.loads(json.dumps({k: v for k, v in asdict(base).items() if k != "seed"}))
-    if plan_file.is_file() and json.loads(plan_file.read_text()) != shared_plan:
+    as_json = lambda plan: json.loads(json.dumps({k: v for k, v in asdict(plan).items() if k != "seed"}))  # noqa: E731
+    shared_plan = as_json(base)
+    # A field added to ``Plan`` after a run was made had its default value in that run.
+    if plan_file.is_file() and {**as_json(Plan()), **json.loads(plan_file.read_text())} != shared_plan:
         print(f"evodrive ablation: {args.out} was made with another plan; use --fresh or another --out")
         return 2
     plan_file.write_text(json.dumps(shared_plan, indent=1) + "\n")
