@@ -33,7 +33,3 @@ def read_keyframe_causes(version_dir: Path) -> dict[str, int]:
     data = json.loads(path.read_text())
     return {token: CAUSES.index(name) for token, name in data["samples"].items()}
 
-
-def cause_codes(tokens: list[str], causes: dict[str, int]) -> "list[int]":
-    """Per token its cause code, ``UNKNOWN`` where ``causes`` has none."""
-    return [causes.get(token, UNKNOWN) for token in tokens]

@@ -45,14 +45,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from evodrive_training.synth.config import VISION_TRAFFIC
+from evodrive_training.synth.config import WORLDS
 
 if TYPE_CHECKING:
     from evodrive_training.models.perception import OccupancyProbe
 
 SYNTH_VERSION = "v1.0-synth"
 PROTOCOLS = ("stp3", "uniad")
-WORLDS: dict[str, dict] = {"default": {}, "vision": {"traffic": VISION_TRAFFIC}}  # ``Plan.world`` -> synth settings
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class Plan:
     val_seed: int = 2
     scene_duration_s: float = 20.0
     # "default": the world of every earlier run; "vision": signals, walkers stepping out and braking
-    # lead cars (``synth.config.VISION_TRAFFIC``), with the vision-dependent split in every row.
+    # lead cars (``synth.config.WORLDS``), with the vision-dependent split in every row.
     world: str = "default"
     camera_hw: tuple[int, int] = (112, 196)  # rendered size = model input size: 28 visual tokens per camera
     pretrain_epochs: int = 1
@@ -391,9 +390,9 @@ def probe(ws: Workspace, key: str, step: int | None = None) -> None:
 
 def snapshot_steps(ws: Workspace, key: str) -> list[int]:
     """Training steps at which ``key`` saved its vision encoder, in order."""
-    from evodrive_training.trainer import VISION_SNAPSHOTS_DIR
+    from evodrive_training.trainer import vision_snapshot_steps
 
-    return sorted(int(p.stem.split("-")[1]) for p in (ws.model(key) / VISION_SNAPSHOTS_DIR).glob("step-*.safetensors"))
+    return vision_snapshot_steps(ws.model(key))
 
 
 # --- report -------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from evodrive_ros.runtime.interface import Planner, PlannerInput
 from evodrive_training import closedloop_node
 from evodrive_training.closedloop_node import NodeLink
 from evodrive_training.synth import SynthConfig
-from evodrive_training.synth.config import VISION_TRAFFIC
+from evodrive_training.synth.config import WORLDS
 from evodrive_training.synth.dataset import scene_renderer, scene_world
 from evodrive_training.synth.render import frame_parts
 from evodrive_training.synth.world import (
@@ -74,12 +74,12 @@ class LoopConfig:
     reactive: bool = False
     max_plan_age_s: float = 0.5
     camera_hw: tuple[int, int] = (112, 196)  # rendered size when the planner has no fixed input size
-    vision_world: bool = False  # signals, walkers stepping out, braking lead cars (``synth.config.VISION_TRAFFIC``)
+    vision_world: bool = False  # signals, walkers stepping out, braking lead cars (``synth.config.WORLDS``)
 
     def synth_config(self, camera_hw: tuple[int, int]) -> SynthConfig:
         height, width = camera_hw
         return SynthConfig.from_dict({"camera": {"width": width, "height": height}, "scene": {"duration_s": self.duration_s},
-                                      **({"traffic": VISION_TRAFFIC} if self.vision_world else {})})
+                                      **WORLDS["vision" if self.vision_world else "default"]})
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_training.closedloop import Rollout, Scenario, ego_boxes
 from evodrive_training.synth.ground import MAP_RESOLUTION_M
-from evodrive_training.synth.render import frame_parts
-from evodrive_training.synth.world import GREEN, RED, YELLOW
+from evodrive_training.synth.render import SIGNAL_RGB, frame_parts
 
 
 BEV_PIXELS = 320
@@ -23,7 +22,6 @@ EGO_ROW = int(BEV_PIXELS * 0.7)  # the ego sits low in the view: more road ahead
 FRAME_PERIOD_S = 0.2
 COLOURS_BGR = {"agent": (200, 120, 40), "static": (120, 120, 120), "pedestrian": (40, 40, 220), "ego": (30, 170, 30),
                "plan": (0, 215, 255), "expert": (255, 0, 255)}
-SIGNAL_BGR = {GREEN: (90, 225, 40), YELLOW: (30, 200, 245), RED: (35, 35, 235)}
 
 
 def to_bev(points_xy: np.ndarray, ego: np.ndarray) -> np.ndarray:
@@ -71,7 +69,8 @@ def _draw_stop_lines(image: np.ndarray, scenario: Scenario, ego: np.ndarray, t: 
         centre = scenario.route.point_at(float(stop_s))
         across = np.array([-np.sin(yaw), np.cos(yaw)]) * 1.8
         ends = np.round(to_bev(np.stack([centre - across, centre + across]), ego)).astype(np.int32)
-        cv2.line(image, tuple(int(v) for v in ends[0]), tuple(int(v) for v in ends[1]), SIGNAL_BGR[int(state)], 3, cv2.LINE_AA)
+        colour = tuple(int(c) for c in SIGNAL_RGB[int(state)][::-1])  # the head's own colour, BGR
+        cv2.line(image, tuple(int(v) for v in ends[0]), tuple(int(v) for v in ends[1]), colour, 3, cv2.LINE_AA)
 
 
 def front_camera(scenario: Scenario, run: Rollout, k: int) -> np.ndarray:

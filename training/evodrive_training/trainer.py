@@ -88,6 +88,11 @@ def vision_snapshot_path(output_dir: Path, step: int) -> Path:
     return Path(output_dir) / VISION_SNAPSHOTS_DIR / f"step-{step}.safetensors"
 
 
+def vision_snapshot_steps(output_dir: Path) -> list[int]:
+    """The steps of the vision snapshots a training wrote into ``output_dir``, in order."""
+    return sorted(int(p.stem.split("-")[1]) for p in (Path(output_dir) / VISION_SNAPSHOTS_DIR).glob("step-*.safetensors"))
+
+
 class VisionSnapshots(TrainerCallback):
     """Saves the vision encoder's weights before training and at ``count`` evenly spaced optimizer
     steps (``OUT/vision_snapshots/step-N.safetensors``): what perception-over-training curves probe

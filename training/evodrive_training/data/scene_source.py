@@ -16,7 +16,7 @@ import numpy as np
 
 from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.frames import SensorMount, quaternion_yaw
-from evodrive_ros.core.keyframe_causes import cause_codes
+from evodrive_ros.core.keyframe_causes import UNKNOWN
 
 # Other road users that block the ego box (ST-P3 / UniAD: vehicles and pedestrians).
 OCCUPANCY_CATEGORY_PREFIXES: tuple[str, ...] = ("vehicle.", "human.pedestrian.")
@@ -90,7 +90,7 @@ def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: 
                                  "nearest" if can_rule == "nearest" else "at_or_after")[:, 0],
         lidar_mount=_lidar_mount(nusc, samples[0]),
         can_rule=can_rule,
-        cause=np.array(cause_codes([s["token"] for s in samples], causes or {}), dtype=np.uint8),
+        cause=np.array([(causes or {}).get(s["token"], UNKNOWN) for s in samples], dtype=np.uint8),
     )
 
 

@@ -57,7 +57,7 @@ class TrafficConfig:
     ego_speed_mps: Range = (8.0, 12.0)
     pedestrian_speed_mps: Range = (1.0, 1.6)
     # Situations only the cameras reveal (issue 15). Off by default: the shipped tiny model and the
-    # 200-scene ablation were trained without them; ``configs/synth/vision.yaml`` turns them on.
+    # 200-scene ablation were trained without them; ``config/synth_vision.yaml`` turns them on.
     traffic_light_probability: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # per route intersection
     light_green_s: Range = (5.0, 12.0)
     light_red_s: Range = (4.0, 10.0)  # the yellow phase is 3 s
@@ -67,6 +67,7 @@ class TrafficConfig:
 
 # The vision world's traffic settings (issue 15; ``config/synth_vision.yaml`` holds the same).
 VISION_TRAFFIC: dict[str, float] = {"traffic_light_probability": 0.8, "jaywalker_fraction": 0.5, "lead_brake_probability": 0.3}
+WORLDS: dict[str, dict] = {"default": {}, "vision": {"traffic": VISION_TRAFFIC}}  # world name -> settings over the defaults
 
 
 @dataclass

@@ -43,7 +43,7 @@ _PARTS = {
 # Per-pixel classes of the dense labels (``LabelBuffers.label``): what a planner must see.
 DENSE_LABELS = ("background", "vehicle", "pedestrian", "signal_green", "signal_yellow", "signal_red")
 BACKGROUND, VEHICLE_LABEL, PEDESTRIAN_LABEL = 0, 1, 2
-SIGNAL_LABELS = np.array([3, 4, 5])  # indexed by the signal state (GREEN, YELLOW, RED)
+SIGNAL_LABELS = np.array([DENSE_LABELS.index(f"signal_{c}") for c in ("green", "yellow", "red")])  # by state (GREEN, YELLOW, RED)
 
 
 @dataclass
@@ -95,13 +95,13 @@ def agent_parts(agents: Agents, pose: np.ndarray, active: np.ndarray) -> Parts:
     return Parts.concat(items)
 
 
-_SIGNAL_RGB = np.array([(40, 225, 90), (245, 200, 30), (235, 35, 35)], dtype=float)  # GREEN, YELLOW, RED: the lit head
+SIGNAL_RGB = np.array([(40, 225, 90), (245, 200, 30), (235, 35, 35)], dtype=float)  # GREEN, YELLOW, RED: the lit head
 _POLE_RGB = (70, 70, 75)
 
 
 def light_parts(lights: TrafficLights, t: float, first_owner: int) -> Parts:
     """Each signal at time ``t``: a pole and a head lit in its state's colour (scenery, instance 0)."""
-    n = len(lights)
+    n, state = len(lights), lights.state(t)
     along, across, height = SIGNAL_HEAD_SIZE_M
     pole = np.concatenate([lights.head_xy, np.zeros((n, 1))], axis=1)
     head = np.concatenate([lights.head_xy, np.full((n, 1), SIGNAL_POLE_HEIGHT_M)], axis=1)
@@ -109,10 +109,10 @@ def light_parts(lights: TrafficLights, t: float, first_owner: int) -> Parts:
         base=np.concatenate([pole, head]),
         size=np.concatenate([np.tile([0.2, 0.2, SIGNAL_POLE_HEIGHT_M], (n, 1)), np.tile([along, across, height], (n, 1))]),
         yaw=np.concatenate([lights.yaw, lights.yaw]),
-        colour=np.concatenate([np.tile(_POLE_RGB, (n, 1)).astype(float), _SIGNAL_RGB[lights.state(t)]]),
+        colour=np.concatenate([np.tile(_POLE_RGB, (n, 1)).astype(float), SIGNAL_RGB[state]]),
         instance=np.zeros(2 * n, int),
         owner=first_owner + np.concatenate([np.arange(n), np.arange(n)]),
-        label=np.concatenate([np.full(n, BACKGROUND, np.uint8), SIGNAL_LABELS[lights.state(t)].astype(np.uint8)]),
+        label=np.concatenate([np.full(n, BACKGROUND, np.uint8), SIGNAL_LABELS[state].astype(np.uint8)]),
     )
 
 

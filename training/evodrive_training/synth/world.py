@@ -370,7 +370,7 @@ def build_world(config: SynthConfig, rng: np.random.Generator) -> World:
     paths, agents = builder.finish()
     # Drawn last, so that worlds without these situations keep every earlier random draw.
     lights = _place_lights(layout, traffic, rng) if traffic.traffic_light_probability > 0 else None
-    _draw_jaywalkers_and_brakers(agents, paths, traffic, config.scene.duration_s, rng)
+    _draw_jaywalkers_and_brakers(agents, traffic, config.scene.duration_s, rng)
     return World(layout, paths, agents, ego, cruise, lights)
 
 
@@ -394,7 +394,7 @@ def _place_lights(layout: RoadLayout, traffic, rng: np.random.Generator) -> Traf
     return TrafficLights(np.array(stop_s), np.array(head), np.array(yaw), np.array(green), np.array(red), np.array(offset))
 
 
-def _draw_jaywalkers_and_brakers(agents: Agents, paths: PathBank, traffic, duration_s: float, rng: np.random.Generator) -> None:
+def _draw_jaywalkers_and_brakers(agents: Agents, traffic, duration_s: float, rng: np.random.Generator) -> None:
     """Marks walkers who step out when the ego approaches and cars in the ego's lane that brake once."""
     if traffic.jaywalker_fraction > 0:
         for i in np.flatnonzero(agents.kind == PEDESTRIAN):
