@@ -58,3 +58,32 @@ def test_a_scene_without_can_data_gets_zeros_under_the_authors_rule_and_estimate
     assert np.all(ours.arrays["history_dynamics_source"][second] == SOURCE_KINEMATIC)
     moving = ours.arrays["history_dynamics"][second][..., 0]
     assert moving.mean() > 1.0  # the car was moving: zeros are the authors' data, not the truth
+
+
+def test_authors_history_padding_fills_only_keyframes_with_at_most_two_previous_ones(dataroot, tmp_path):
+    root, version = dataroot
+    ours = load_split(build_split(root, version, "all", tmp_path / "repeat", progress=False).split_dir)
+    report = build_split(root, version, "all", tmp_path / "authors", progress=False, history_padding="authors")
+    authors = load_split(report.split_dir)
+    assert authors.index["history_padding"] == "authors" and ours.index["history_padding"] == "repeat"
+    assert authors.index["scenes"][0]["cache_key"] != ours.index["scenes"][0]["cache_key"]
+    n_first = authors.index["scenes"][0]["n_samples"]
+    dynamics, sources = authors.arrays["history_dynamics"][:n_first], authors.arrays["history_dynamics_source"][:n_first]
+    history = authors.arrays["history_xy"][:n_first].astype(np.float64)
+    valid = authors.arrays["history_valid"][:n_first]
+    # Keyframe 2: two previous keyframes; its history path is p0, p0, p0, p1, p2 (ego frame).
+    p0, p1, p2 = history[2, 0], history[2, 3], history[2, 4]
+    second = (p2 - 2 * p1 + p0) / 0.5
+    expected = [np.linalg.norm(p1 - p0) / 1.5, -second[1], -second[0], 0.0]  # as METHOD §5.3 reads
+    for row in np.flatnonzero(~valid[2]):
+        assert np.allclose(dynamics[2, row], expected, atol=1e-4)
+        assert sources[2, row].tolist() == [SOURCE_KINEMATIC] * 4
+    assert expected[0] > 0.5  # the car moves: the estimate is not the repeated first keyframe's values
+    # The prompt prints the lateral slot negated: the forward coordinate's second difference.
+    from evodrive_ros.core.prompts import format_dynamics
+
+    printed = format_dynamics(dynamics[2, ~valid[2]][:1])
+    assert printed == f"[({expected[0]:.2f},{-second[1]:.2f},{second[0]:.2f},0.00)]".replace("-0.00", "0.00")
+    # Valid rows, and every keyframe with three or more previous ones, are the default build's.
+    assert np.array_equal(dynamics[valid], ours.arrays["history_dynamics"][:n_first][valid])
+    assert np.array_equal(dynamics[3:], ours.arrays["history_dynamics"][3:n_first])

@@ -9,6 +9,7 @@ A split is a directory::
 
     {"format": "evodrive-samples", "format_version": 1, "split": "val", "version": "v1.0-mini",
      "dataroot": "/abs/path", "n_samples": 81, "trajectory_frame": "ego", "can_rule": "nearest",
+     "history_padding": "repeat",
      "scenes": [{"scene_name": "scene-0103", "scene_token": "...", "file": "scenes/<token>.npz",
                  "cache_key": "<sha256 of the scene's source records + builder version + frame>", "n_samples": 40,
                  "sensor_mount": {"x": 0.94, "y": 0.0, "yaw": -1.57}}]}   (sensor_mount: lidar frame only)
@@ -24,7 +25,9 @@ camera_paths                (N, 6) str       current images, relative to the dat
 history_xy                  (N, H, 2) f32    ego positions; the last one is (0, 0)
 history_valid               (N, H) bool      False: before the scene start, padded with the oldest pose
 history_dynamics            (N, H, 4) f32    speed m/s, acc_long m/s^2, acc_lat m/s^2 (left +),
-                                             steering-wheel angle rad (left +)
+                                             steering-wheel angle rad (left +); before the scene
+                                             start the first keyframe's (or, ``--history-padding
+                                             authors``, the authors' estimate from the history path)
 history_dynamics_source     (N, H, 4) u8     per value: 0 CAN bus, 1 kinematic estimate from ego poses,
                                              2 missing, set to 0 (``--can-rule authors``)
 command                     (N,) u8          index into ``COMMANDS`` (RIGHT, LEFT, FORWARD), DESIGN §2 rule

@@ -114,12 +114,14 @@ def build_split(
     workers: int = 1,
     trajectory_frame: str = "ego",
     can_rule: str = "nearest",
+    history_padding: str = "repeat",
 ) -> BuildReport:
     """Creates or refreshes ``<cache_dir>/<version>/<split>``; returns what was rebuilt.
 
     ``trajectory_frame``: ``ego`` (the ego pose's path) or ``lidar`` (LIDAR_TOP's path, the community
-    files' frame); ``can_rule``: ``nearest`` or ``authors`` (``scene_source.CAN_RULES``). Both are
-    part of every scene's cache key, so changing one rebuilds the split.
+    files' frame); ``can_rule``: ``nearest`` or ``authors`` (``scene_source.CAN_RULES``); ``history_padding``:
+    ``repeat`` or ``authors`` (``scene_source.HISTORY_PADDINGS``). All three are part of every
+    scene's cache key, so changing one rebuilds the split.
 
     ``workers`` > 1 builds scenes in that many forked processes; every scene file depends only on
     its own scene, so the cache is byte-identical to a one-worker build (``split.json`` keeps the
@@ -135,7 +137,7 @@ def build_split(
     recorded = {e["file"]: e.get("sha256") for e in previous.get("scenes", [])} if previous else {}
     report = BuildReport(split_dir=split_dir, n_samples=0)
     causes = read_keyframe_causes(dataroot / version)
-    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame, can_rule, causes)
+    job = _SceneJob(nusc, can_bus, scenes_by_name, split_dir, recorded, trajectory_frame, can_rule, history_padding, causes)
     bar = tqdm(total=len(names), desc=f"samples {version}/{split}", unit="scene", disable=not progress)
     entries = []
     for built in _build_scenes(job, names, workers, bar):
@@ -159,6 +161,7 @@ def build_split(
         "builder_version": BUILDER_VERSION,
         "trajectory_frame": trajectory_frame,
         "can_rule": can_rule,
+        "history_padding": history_padding,
         "n_samples": report.n_samples,
         "scenes": entries,
     }
@@ -179,11 +182,12 @@ class _SceneJob:
     recorded: dict  # scene file -> sha256 the previous split.json recorded
     trajectory_frame: str
     can_rule: str
+    history_padding: str
     causes: dict  # sample token -> keyframe cause code (synthetic dataroots; empty for nuScenes)
 
     def build(self, name: str) -> _BuiltScene:
         scene = self.scenes_by_name[name]
-        source = gather_scene(self.nusc, self.can_bus, scene, self.can_rule, self.causes)
+        source = gather_scene(self.nusc, self.can_bus, scene, self.can_rule, self.causes, self.history_padding)
         frame = scene_frame(source, self.trajectory_frame)
         key = source.digest(f"{BUILDER_VERSION}/{self.trajectory_frame}")
         relative = f"{SCENES_DIR}/{scene['token']}.npz"

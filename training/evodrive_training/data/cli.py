@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evodrive_ros.core.frames import TRAJECTORY_FRAMES
 from evodrive_training.data.cache import DEFAULT_VAL_FRACTION, build_split
-from evodrive_training.data.scene_source import CAN_RULES
+from evodrive_training.data.scene_source import CAN_RULES, HISTORY_PADDINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--can-rule", choices=CAN_RULES, default="nearest",
                         help="CAN values: the nearest message within 0.1 s, pose-based estimates where none (nearest), or as the "
                              "authors' cached data picks them, 0 for scenes without CAN data (authors)")
+    parser.add_argument("--history-padding", choices=HISTORY_PADDINGS, default="repeat",
+                        help="ego dynamics before the scene start: the first keyframe's repeated (repeat), or, with at most 2 "
+                             "previous keyframes, the authors' estimate from the history path (authors; README)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             report = build_split(args.dataroot, args.version, split, args.cache, val_fraction=args.val_fraction,
                                  workers=args.workers, trajectory_frame=args.trajectory_frame,
-                                 can_rule=args.can_rule)
+                                 can_rule=args.can_rule, history_padding=args.history_padding)
         except (FileNotFoundError, ValueError, KeyError) as exc:
             print(f"evodrive samples: {exc}", file=sys.stderr)
             return 2

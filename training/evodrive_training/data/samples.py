@@ -2,7 +2,8 @@
 
 Rules at the scene edges, which never drop a sample:
 * history before the scene start: pose and dynamics repeat the scene's first keyframe
-  (``history_valid`` False);
+  (``history_valid`` False); with ``history_padding="authors"`` a keyframe with at most 2 previous
+  keyframes gets the authors' estimate from its history path instead (``authors_padding_dynamics``);
 * GT waypoints past the scene end: 0 with ``future_valid`` False (the UniAD/VAD convention); the
   command uses the last valid waypoint (FORWARD if none);
 * teacher inputs past the scene end (future dynamics, CAM_FRONT at +1/+2/+3 s): repeat the scene's
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS, HISTORY_STEPS, KEYFRAME_HZ, command_from_future
-from evodrive_ros.core.driving_samples import TEACHER_FRONT_OFFSETS_S, pack_occupancy
+from evodrive_ros.core.driving_samples import SOURCE_KINEMATIC, TEACHER_FRONT_OFFSETS_S, pack_occupancy
 from evodrive_ros.core.frames import TrajectoryFrame, world_to_ego_xy
 from evodrive_ros.core.keyframe_causes import UNKNOWN
 from evodrive_training.data.dynamics import scene_dynamics
@@ -27,6 +28,7 @@ from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.scene_source import SceneSource
 
 BUILDER_VERSION = "samples-3"  # bump when the built values change: every cached scene is rebuilt
+_AUTHORS_PADDING_MAX_PREVIOUS = 2  # keyframes with more previous ones repeat the oldest, as ours do
 _TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
 
 
@@ -64,14 +66,19 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         commands[k] = COMMANDS.index(command_from_future(future_for_command))
         for step in np.flatnonzero(future_valid[k]):
             occupancy[k, step] = rasterise_boxes(_boxes_to_frame(source.boxes[future_idx[k, step]], track_xy[k], frame_yaw[k]))
+    history_dynamics, history_sources = dynamics[history_clamped], dynamics_source[history_clamped]
+    if source.history_padding == "authors":
+        padded = ~(history_idx >= 0) & (keyframes <= _AUTHORS_PADDING_MAX_PREVIOUS)[:, None]
+        history_dynamics = np.where(padded[..., None], authors_padding_dynamics(history_xy)[:, None, :], history_dynamics)
+        history_sources = np.where(padded[..., None], SOURCE_KINEMATIC, history_sources).astype(np.uint8)
     return {
         "sample_token": np.array(source.sample_tokens, dtype=str),
         "timestamp_us": np.asarray(source.timestamps_us, dtype=np.int64),
         "camera_paths": np.asarray(source.camera_paths, dtype=str),
         "history_xy": history_xy.astype(np.float32),
         "history_valid": history_idx >= 0,
-        "history_dynamics": dynamics[history_clamped].astype(np.float32),
-        "history_dynamics_source": dynamics_source[history_clamped],
+        "history_dynamics": history_dynamics.astype(np.float32),
+        "history_dynamics_source": history_sources,
         "command": commands,
         "future_xy": future_xy.astype(np.float32),
         "future_valid": future_valid,
@@ -83,6 +90,26 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         "occupancy_bits": pack_occupancy(occupancy),
         "cause": source.cause if source.cause is not None else np.full(n, UNKNOWN, dtype=np.uint8),
     }
+
+
+def authors_padding_dynamics(history_xy: np.ndarray) -> np.ndarray:
+    """(N, 4) dynamics the authors' data builder puts before the scene start (METHOD §5.3), from
+    each sample's (H, 2) history path (-2.0 ... 0.0 s; before the scene start it repeats the
+    first pose, so the estimate is small or zero near the start, as theirs must be).
+
+    Our reading of an ambiguous description, stated so it can be checked against their cached data:
+    speed = distance between the -2.0 s and -0.5 s points / 1.5 s; the longitudinal-acceleration
+    slot = the second difference of the *lateral* prompt coordinate (x, to the right) over the last
+    three points (-1.0, -0.5, 0.0 s) / 0.5 s, the lateral slot the same of the forward coordinate
+    (y), both as the prompt prints them (their CAN-convention mismatch kept); steering 0.
+    """
+    xy = np.asarray(history_xy, dtype=np.float64)
+    step_s = 1.0 / KEYFRAME_HZ
+    speed = np.linalg.norm(xy[:, -2] - xy[:, 0], axis=-1) / (3 * step_s)
+    second = (xy[:, -1] - 2 * xy[:, -2] + xy[:, -3]) / step_s  # ego frame: x forward, y left
+    prompt_x, prompt_y = -second[:, 1], second[:, 0]  # the prompt's x right, y forward
+    # The prompt prints the stored lateral value negated (``prompts.format_dynamics``).
+    return np.stack([speed, prompt_x, -prompt_y, np.zeros_like(speed)], axis=1)
 
 
 def _boxes_to_frame(boxes_world: np.ndarray, origin_xy: np.ndarray, yaw: float) -> np.ndarray:

@@ -24,6 +24,7 @@ CAN_MAX_OFFSET_S = 0.1  # a CAN message further than this from the keyframe coun
 # ``nearest`` (ours): the nearest message, kinematic estimates where none is close. ``authors``: as
 # the authors' cached data picks them, zeros where a scene has no CAN data (blacklisted, no file).
 CAN_RULES = ("nearest", "authors")
+HISTORY_PADDINGS = ("repeat", "authors")  # dynamics before the scene start (``samples.build_scene_samples``)
 _CAN_SCENE_NAME = re.compile(r"^scene-\d{4}$")
 
 
@@ -43,6 +44,7 @@ class SceneSource:
     can_steering: np.ndarray  # (N,) steeranglefeedback (rad, left +); NaN where missing
     lidar_mount: SensorMount | None = None  # LIDAR_TOP's calibration (the ``lidar`` trajectory frame); None without one
     can_rule: str = "nearest"  # how CAN values were picked (``CAN_RULES``)
+    history_padding: str = "repeat"  # how dynamics before the scene start are filled (``HISTORY_PADDINGS``)
     cause: np.ndarray | None = None  # (N,) uint8 ``keyframe_causes`` code per keyframe (``UNKNOWN`` where unlabelled)
 
     def digest(self, builder_version: str) -> str:
@@ -55,16 +57,22 @@ class SceneSource:
         for boxes in self.boxes:
             h.update(np.ascontiguousarray(boxes, dtype=np.float64).tobytes() + b"|")
         h.update(repr((self.lidar_mount, self.can_rule)).encode())
+        if self.history_padding != "repeat":  # the default leaves earlier caches' keys as they were
+            h.update(self.history_padding.encode())
         if self.cause is not None:
             h.update(np.ascontiguousarray(self.cause, dtype=np.uint8).tobytes())
         return h.hexdigest()
 
 
-def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: dict[str, int] | None = None) -> SceneSource:
+def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: dict[str, int] | None = None,
+                 history_padding: str = "repeat") -> SceneSource:
     """Reads one scene record's keyframes, ego poses, camera files, boxes and CAN values (picked by
-    ``can_rule``, one of ``CAN_RULES``); ``causes``: the dataroot's keyframe cause labels, if any."""
+    ``can_rule``, one of ``CAN_RULES``); ``causes``: the dataroot's keyframe cause labels, if any;
+    ``history_padding`` (one of ``HISTORY_PADDINGS``) is recorded for the sample builder."""
     if can_rule not in CAN_RULES:
         raise ValueError(f"can_rule must be one of {CAN_RULES}, got {can_rule!r}")
+    if history_padding not in HISTORY_PADDINGS:
+        raise ValueError(f"history_padding must be one of {HISTORY_PADDINGS}, got {history_padding!r}")
     samples = []
     token = scene["first_sample_token"]
     while token:
@@ -90,6 +98,7 @@ def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: 
                                  "nearest" if can_rule == "nearest" else "at_or_after")[:, 0],
         lidar_mount=_lidar_mount(nusc, samples[0]),
         can_rule=can_rule,
+        history_padding=history_padding,
         cause=np.array([(causes or {}).get(s["token"], UNKNOWN) for s in samples], dtype=np.uint8),
     )
 
