@@ -92,3 +92,19 @@ def test_text_only_warm_up_trains_the_language_model_and_leaves_vision_alone(tmp
         pred = tmp_path / "pred.json"
         assert main(["predict", "--model", str(tmp_path / "warm"), "--samples", str(split), "--output", str(pred), "--text-only", *mode]) == 0
         assert all(decode_text(p["predict"]).shape == (6, 2) for p in json.loads(pred.read_text()))
+
+
+def test_a_fraction_of_an_epoch_is_one_pass_over_a_seeded_share(tmp_path, capsys):
+    from evodrive_training.train_cli import share_of
+
+    dataset = list(range(10))
+    assert share_of(dataset, 1.0, 0) is dataset and share_of(dataset, 2.5, 0) is dataset
+    share = share_of(dataset, 0.4, 3)
+    assert len(share) == 4 and list(share) == list(share_of(dataset, 0.4, 3))  # the same samples for every method of a seed
+    assert list(share) != list(share_of(dataset, 0.4, 4)) and len(set(share)) == 4
+    split = write_fake_split(tmp_path, 4)
+    out = tmp_path / "sft"
+    assert main(["train", "sft", "--samples", str(split), "--image-size", "56", "84", "--batch-size", "1", "--epochs", "0.5",
+                 "--output-dir", str(out), "--save-steps", "1000"]) == 0
+    assert json.loads((out / "training.json").read_text())["global_step"] == 2  # 2 of the 4 samples, once each
+    assert "2 samples (a 0.5 share of one pass)" in capsys.readouterr().out

@@ -91,7 +91,7 @@ class Plan:
     probe_batch: int = 32
     probe_cells: int = 16
     teacher_epochs: float = 1.4  # 9,500 samples (on 40 scenes: 3 epochs gave 0.24 m ST-P3, 7 gave 0.07, an oracle)
-    student_epochs: float = 0.4  # 2,700 samples each
+    student_epochs: float = 0.4  # 2,700 samples each, the same ones for every method of a seed (``train_cli.share_of``)
     batch_size: int = 8
     lr: float = 1e-3  # the tiny preset's rate (train_cli only defaults to it for --init tiny, not a directory)
     seed: int = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from functools import partial
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest in-memory size of the cached teacher targets (default 16; the 3B preset on nuScenes needs --per-step-teacher)")
     parser.add_argument("--per-step-teacher", action="store_true",
                         help="run the teacher at every step (fresh MC-dropout draws each epoch) instead of once per sample before training")
-    parser.add_argument("--epochs", type=float, default=5.0)
+    parser.add_argument("--epochs", type=float, default=5.0,
+                        help="passes over the samples; below 1, one pass over a seeded random share of them")
     parser.add_argument("--max-steps", type=int, default=-1)
     parser.add_argument("--lr", type=float, help="learning rate (default 2e-5; 1e-3 for tiny-preset models)")
     parser.add_argument("--batch-size", type=int, default=1, help="per device")
@@ -78,6 +80,19 @@ def distill_config(args: argparse.Namespace):
         config = DistillConfig.paper_variant() if args.paper_variant else DistillConfig()
     overrides = dict(item.split("=", 1) for item in args.set)
     return DistillConfig.from_dict({**config.to_dict(), **{k: _parse_value(v) for k, v in overrides.items()}})
+
+
+def share_of(dataset, epochs: float, seed: int):
+    """``dataset`` for ``epochs`` passes: itself from one pass up, else a seeded random share of
+    ``epochs`` of its samples, seen once. Every method of a seed then trains on the same samples,
+    and a frozen teacher's targets are computed only for the samples the student will see."""
+    import torch
+
+    if epochs >= 1.0:
+        return dataset
+    n = max(1, math.ceil(epochs * len(dataset)))
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.Subset(dataset, sorted(order[:n].tolist()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=str(args.output_dir),
         per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
-        num_train_epochs=args.epochs,
+        num_train_epochs=max(args.epochs, 1.0),
         max_steps=args.max_steps,
         learning_rate=lr,
         lr_scheduler_type="cosine",
@@ -148,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     codec, spec = codec_of(model), image_spec(model)
     if args.mode == "teacher":
         wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels, number_dropout)
-        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
+        dataset = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec), args.epochs, args.seed)
     else:
         teacher = None
         if config.uses_teacher:
@@ -160,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
                                    teacher.config.text_config.hidden_size if teacher is not None else None, number_dropout)
         kind = "text" if args.text_only else "distill" if per_step else "student"
-        dataset = DrivingDataset(samples, dataroot, tokenizer, spec, kind, codec)
+        dataset = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, kind, codec), args.epochs, args.seed)
         if teacher is not None and not per_step:
             rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0
             gib = len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30
@@ -169,13 +184,15 @@ def run(args: argparse.Namespace) -> int:
                       f"{rows} answer rows x a {teacher.config.text_config.vocab_size}-word vocabulary, float16); use --per-step-teacher "
                       f"(or raise --max-target-gib)")
                 return 2
-            teacher_inputs = DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec)
+            teacher_inputs = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec), args.epochs, args.seed)
             student_head = model.lm_head if config.mc_dropout_head == "student" else None  # the student as distillation starts
             targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
                                                  training_args.process_index, training_args.world_size, student_head)
             dataset = WithTeacherTargets(dataset, targets)
             del teacher
-    print(f"evodrive train {args.mode}: {len(dataset)} samples ({len(samples) - len(dataset)} without a full 3 s future skipped), "
+    usable = sum(s.has_full_future for s in samples)
+    share = f" (a {args.epochs:g} share of one pass)" if len(dataset) < usable else ""
+    print(f"evodrive train {args.mode}: {len(dataset)} samples{share} ({len(samples) - usable} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
     trainer = EvoDriveTrainer(
