@@ -2,11 +2,12 @@
 
 The ego-status MLP on its usual inputs (2 s history, dynamics, command) in two readings: the numbers
 as continuous features, or as the tiny language model reads them — one token per 0.1-rounded value,
-a shared embedding table initialised sinusoidally in the value, plus a learned per-slot embedding.
+a shared embedding table initialised sinusoidally in the value, plus a learned per-slot embedding
+(``tokens+value``: plus a learned projection of the number's value, the remedy proposed for the LM).
 Prints the UniAD-style mean of the 1/2/3 s L2 on the train and val samples with a full future.
 
     python scripts/number_token_mlp.py out/ablation-v2/samples/{train,val}/v1.0-synth/all \
-        --modes continuous tokens tokens-frozen tokens-lowfreq --epochs 100
+        --modes continuous tokens tokens-frozen tokens+value --epochs 100
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 from evodrive_ros.core.driving_samples import load_split
 
 FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
-MODES = ("continuous", "tokens", "tokens-frozen", "tokens-lowfreq")
+MODES = ("continuous", "tokens", "tokens-frozen", "tokens-lowfreq", "tokens+value")
 MAX_TENTHS = 999  # token values -99.9 ... 99.9, as the tiny tokenizer's number tokens
 
 
@@ -45,6 +46,8 @@ class Planner(nn.Module):
                 self.table.weight.copy_(torch.cat([torch.sin(values[:, None] * freqs), torch.cos(values[:, None] * freqs)], 1))
             self.table.weight.requires_grad_(mode != "tokens-frozen")
             self.slot = nn.Parameter(torch.zeros(slots, width))
+            # tokens+value: the token's embedding plus a learned projection of its (normalised) value
+            self.value = nn.Linear(1, width) if mode == "tokens+value" else None
         n_in = slots * (1 if mode == "continuous" else width) + 3
         self.net = nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 12))
 
@@ -53,7 +56,10 @@ class Planner(nn.Module):
             h = (x - self.mean) / self.std
         else:
             ids = (torch.round(x * 10).clamp(-MAX_TENTHS, MAX_TENTHS) + MAX_TENTHS).long()
-            h = (self.table(ids) + self.slot).flatten(1)
+            h = self.table(ids) + self.slot
+            if self.value is not None:
+                h = h + self.value(((x - self.mean) / self.std)[..., None])
+            h = h.flatten(1)
         return self.net(torch.cat([h, command], 1)).view(-1, 6, 2)
 
 
