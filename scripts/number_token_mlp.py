@@ -18,17 +18,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from evodrive_ros.core.conventions import COMMANDS, HISTORY_STEPS
 from evodrive_ros.core.driving_samples import load_split
+from evodrive_training.baselines.ego_mlp import ego_features
 
 FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
 MODES = ("continuous", "tokens", "tokens-frozen", "tokens-lowfreq", "tokens+value")
+N_NUMBERS = HISTORY_STEPS * (2 + 4)  # history positions and dynamics, ego_features' first columns
 MAX_TENTHS = 999  # token values -99.9 ... 99.9, as the tiny tokenizer's number tokens
 
 
-def numbers(arrays: dict[str, np.ndarray]) -> torch.Tensor:
-    n = len(arrays["history_xy"])
-    return torch.tensor(np.concatenate([arrays["history_xy"].reshape(n, -1), arrays["history_dynamics"].reshape(n, -1)], 1),
-                        dtype=torch.float32)
+def numbers_and_command(arrays: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ego-MLP's own features (``ego_features``) split into the 30 numbers (history, dynamics)
+    and the one-hot command; the validity flags are left out (the prompt has none)."""
+    features = torch.from_numpy(ego_features(arrays))
+    return features[:, :N_NUMBERS], features[:, -len(COMMANDS):]
 
 
 class Planner(nn.Module):
@@ -48,7 +52,7 @@ class Planner(nn.Module):
             self.slot = nn.Parameter(torch.zeros(slots, width))
             # tokens+value: the token's embedding plus a learned projection of its (normalised) value
             self.value = nn.Linear(1, width) if mode == "tokens+value" else None
-        n_in = slots * (1 if mode == "continuous" else width) + 3
+        n_in = slots * (1 if mode == "continuous" else width) + len(COMMANDS)
         self.net = nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 12))
 
     def forward(self, x: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
@@ -77,8 +81,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     train, val = load_split(args.train, FIELDS).arrays, load_split(args.val, FIELDS).arrays
-    x, xv = numbers(train), numbers(val)
-    c, cv = (torch.eye(3)[torch.tensor(a["command"].astype(int))] for a in (train, val))
+    (x, c), (xv, cv) = numbers_and_command(train), numbers_and_command(val)
     target = torch.tensor(train["future_xy"])
     weight = torch.tensor(train["future_valid"], dtype=torch.float32)[..., None]
     for mode in args.modes:

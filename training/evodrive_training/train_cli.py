@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     codec, spec = codec_of(model), image_spec(model)
     if args.mode == "teacher":
         wrapper = OracleTeacher(model, hint_ids, tokenizer.pad_token_id, config.refine_probability, number_labels, number_dropout)
-        dataset = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec), args.epochs, args.seed)
+        full = DrivingDataset(samples, dataroot, tokenizer, spec, "teacher", codec)
+        dataset = share_of(full, args.epochs, args.seed)
     else:
         teacher = None
         if config.uses_teacher:
@@ -175,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
                                    teacher.config.text_config.hidden_size if teacher is not None else None, number_dropout)
         kind = "text" if args.text_only else "distill" if per_step else "student"
-        dataset = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, kind, codec), args.epochs, args.seed)
+        full = DrivingDataset(samples, dataroot, tokenizer, spec, kind, codec)
+        dataset = share_of(full, args.epochs, args.seed)
         if teacher is not None and not per_step:
             rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0
             gib = len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30
@@ -190,9 +192,8 @@ def run(args: argparse.Namespace) -> int:
                                                  training_args.process_index, training_args.world_size, student_head)
             dataset = WithTeacherTargets(dataset, targets)
             del teacher
-    usable = sum(s.has_full_future for s in samples)
-    share = f" (a {args.epochs:g} share of one pass)" if len(dataset) < usable else ""
-    print(f"evodrive train {args.mode}: {len(dataset)} samples{share} ({len(samples) - usable} without a full 3 s future skipped), "
+    share = f" (a {args.epochs:g} share of one pass)" if len(dataset) < len(full) else ""
+    print(f"evodrive train {args.mode}: {len(dataset)} samples{share} ({len(samples) - len(full)} without a full 3 s future skipped), "
           f"{sum(p.numel() for p in wrapper.parameters() if p.requires_grad) / 1e6:.2f} M trainable parameters")
 
     trainer = EvoDriveTrainer(

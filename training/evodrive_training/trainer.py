@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from pathlib import Path
 
 import safetensors.torch
 import torch
-from pathlib import Path
-
 from transformers import Trainer, TrainerCallback
 
 EXTRA_STATE_NAME = "distill_state.safetensors"

@@ -51,7 +51,7 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
     history_idx = keyframes[:, None] + np.arange(-(HISTORY_STEPS - 1), 1)[None, :]
     future_idx = keyframes[:, None] + np.arange(1, FUTURE_STEPS + 1)[None, :]
     front_idx = keyframes[:, None] + _TEACHER_FRONT_STEPS[None, :]
-    future_valid = future_idx < n
+    history_valid, future_valid = history_idx >= 0, future_idx < n
     history_clamped, future_clamped = np.maximum(history_idx, 0), np.minimum(future_idx, n - 1)
 
     history_xy = np.zeros((n, HISTORY_STEPS, 2))
@@ -68,7 +68,7 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
             occupancy[k, step] = rasterise_boxes(_boxes_to_frame(source.boxes[future_idx[k, step]], track_xy[k], frame_yaw[k]))
     history_dynamics, history_sources = dynamics[history_clamped], dynamics_source[history_clamped]
     if source.history_padding == "authors":
-        padded = ~(history_idx >= 0) & (keyframes <= _AUTHORS_PADDING_MAX_PREVIOUS)[:, None]
+        padded = ~history_valid & (keyframes <= _AUTHORS_PADDING_MAX_PREVIOUS)[:, None]
         history_dynamics = np.where(padded[..., None], authors_padding_dynamics(history_xy)[:, None, :], history_dynamics)
         history_sources = np.where(padded[..., None], SOURCE_KINEMATIC, history_sources).astype(np.uint8)
     return {
@@ -76,7 +76,7 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         "timestamp_us": np.asarray(source.timestamps_us, dtype=np.int64),
         "camera_paths": np.asarray(source.camera_paths, dtype=str),
         "history_xy": history_xy.astype(np.float32),
-        "history_valid": history_idx >= 0,
+        "history_valid": history_valid,
         "history_dynamics": history_dynamics.astype(np.float32),
         "history_dynamics_source": history_sources,
         "command": commands,
