@@ -123,15 +123,22 @@ def resize_rgb(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
     return cv2.resize(rgb, (spec.width, spec.height), interpolation=interpolation)
 
 
+# uint8 -> normalised float per channel, the same float32 operations as Qwen's rescale + normalise.
+_NORMALISED = ((np.arange(256, dtype=np.float32)[:, None] * np.float32(1 / 255) - CLIP_MEAN) / CLIP_STD).T.copy()  # (C, 256)
+
+
 def patchify(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
-    """RGB uint8 (H, W, 3) at the target size -> normalised patches [grid_h·grid_w, patch_dim]."""
-    x = (rgb.astype(np.float32) * np.float32(1 / 255) - CLIP_MEAN) / CLIP_STD  # (H, W, C)
+    """RGB uint8 (H, W, 3) at the target size -> normalised patches [grid_h·grid_w, patch_dim].
+
+    The uint8 image is rearranged into Qwen's patch order first and normalised by table lookup
+    while it is written out once per time step (a third of the cost of normalising, then copying)."""
     p, m, t = spec.patch_size, spec.merge_size, spec.temporal_patch_size
     gh, gw = spec.height // p, spec.width // p
-    x = x.transpose(2, 0, 1).reshape(3, gh // m, m, p, gw // m, m, p)
-    x = x.transpose(1, 4, 2, 5, 0, 3, 6)  # (gh/m, gw/m, m, m, C, p, p)
-    x = np.broadcast_to(x[:, :, :, :, :, None], (*x.shape[:5], t, p, p))  # repeat the still frame in time
-    return np.ascontiguousarray(x).reshape(gh * gw, spec.patch_dim)
+    u = rgb.transpose(2, 0, 1).reshape(3, gh // m, m, p, gw // m, m, p).transpose(1, 4, 2, 5, 0, 3, 6)  # (gh/m, gw/m, m, m, C, p, p)
+    out = np.empty((gh // m, gw // m, m, m, 3, t, p, p), dtype=np.float32)
+    for c in range(3):
+        out[:, :, :, :, c] = _NORMALISED[c][u[:, :, :, :, c]][:, :, :, :, None]  # repeat the still frame in time
+    return out.reshape(gh * gw, spec.patch_dim)
 
 
 def preprocess_images(
