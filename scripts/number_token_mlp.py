@@ -1,9 +1,11 @@
 """Does reading numbers as tokens make a planner overfit? (issue 11 diagnostic)
 
 The ego-status MLP on its usual inputs (2 s history, dynamics, command) in two readings: the numbers
-as continuous features, or as the tiny language model reads them — one token per 0.1-rounded value,
+as continuous features (``rounded``: rounded to the prompt's 0.1, as the language model sees them),
+or as the tiny language model reads them — one token per 0.1-rounded value,
 a shared embedding table initialised sinusoidally in the value, plus a learned per-slot embedding
-(``tokens+value``: plus a learned projection of the number's value, the remedy proposed for the LM).
+(``tokens-jitter``: each training input moved by up to two tokens, a smoothness prior;
+``tokens+value``: plus a learned projection of the number's value, the remedy proposed for the LM).
 Prints the UniAD-style mean of the 1/2/3 s L2 on the train and val samples with a full future.
 
     python scripts/number_token_mlp.py out/ablation-v2/samples/{train,val}/v1.0-synth/all \
@@ -23,7 +25,8 @@ from evodrive_ros.core.driving_samples import load_split
 from evodrive_training.baselines.ego_mlp import ego_features
 
 FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
-MODES = ("continuous", "tokens", "tokens-frozen", "tokens-lowfreq", "tokens+value")
+MODES = ("continuous", "rounded", "tokens", "tokens-jitter", "tokens-frozen", "tokens-lowfreq", "tokens+value")
+JITTER_TENTHS = 2  # tokens-jitter: each training input moved by up to this many number tokens
 N_NUMBERS = HISTORY_STEPS * (2 + 4)  # history positions and dynamics, ego_features' first columns
 MAX_TENTHS = 999  # token values -99.9 ... 99.9, as the tiny tokenizer's number tokens
 
@@ -42,7 +45,7 @@ class Planner(nn.Module):
         self.register_buffer("mean", train_numbers.mean(0))
         self.register_buffer("std", train_numbers.std(0) + 1e-3)
         slots = train_numbers.shape[1]
-        if mode != "continuous":
+        if mode not in ("continuous", "rounded"):
             values = torch.arange(-MAX_TENTHS, MAX_TENTHS + 1) / 10.0
             freqs = torch.logspace(-2.5, -1, width // 2) if mode == "tokens-lowfreq" else torch.logspace(-1.5, 1, width // 2)
             self.table = nn.Embedding(len(values), width)
@@ -52,12 +55,12 @@ class Planner(nn.Module):
             self.slot = nn.Parameter(torch.zeros(slots, width))
             # tokens+value: the token's embedding plus a learned projection of its (normalised) value
             self.value = nn.Linear(1, width) if mode == "tokens+value" else None
-        n_in = slots * (1 if mode == "continuous" else width) + len(COMMANDS)
+        n_in = slots * (1 if mode in ("continuous", "rounded") else width) + len(COMMANDS)
         self.net = nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 12))
 
     def forward(self, x: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
-        if self.mode == "continuous":
-            h = (x - self.mean) / self.std
+        if self.mode in ("continuous", "rounded"):
+            h = ((torch.round(x * 10) / 10 if self.mode == "rounded" else x) - self.mean) / self.std
         else:
             ids = (torch.round(x * 10).clamp(-MAX_TENTHS, MAX_TENTHS) + MAX_TENTHS).long()
             h = self.table(ids) + self.slot
@@ -91,7 +94,10 @@ def main() -> None:
         order = torch.Generator().manual_seed(args.seed)
         for epoch in range(1, args.epochs + 1):
             for batch in torch.randperm(len(x), generator=order).split(256):
-                loss = ((model(x[batch], c[batch]) - target[batch]).abs() * weight[batch]).sum() / weight[batch].sum()
+                inputs = x[batch]
+                if mode == "tokens-jitter":
+                    inputs = inputs + torch.randint(-JITTER_TENTHS, JITTER_TENTHS + 1, inputs.shape, generator=order) / 10.0
+                loss = ((model(inputs, c[batch]) - target[batch]).abs() * weight[batch]).sum() / weight[batch].sum()
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
