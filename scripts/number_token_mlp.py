@@ -1,6 +1,6 @@
 """Does reading numbers as tokens make a planner overfit? (issue 11 diagnostic)
 
-The ego-status MLP on its usual inputs (2 s history, dynamics, command) in two readings: the numbers
+The ego-status MLP on its usual inputs (2 s history, dynamics, command), its numbers read either
 as continuous features (``rounded``: rounded to the prompt's 0.1, as the language model sees them),
 or as the tiny language model reads them — one token per 0.1-rounded value,
 a shared embedding table initialised sinusoidally in the value, plus a learned per-slot embedding
@@ -22,6 +22,7 @@ from torch import nn
 
 from evodrive_ros.core.conventions import COMMANDS, HISTORY_STEPS
 from evodrive_ros.core.driving_samples import load_split
+from evodrive_ros.core.openloop_metrics import protocol_values
 from evodrive_training.baselines.ego_mlp import ego_features
 
 FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
@@ -72,7 +73,8 @@ class Planner(nn.Module):
 
 def uniad_mean_l2(pred: np.ndarray, arrays: dict[str, np.ndarray]) -> float:
     full = arrays["future_valid"].all(1)
-    return float(np.linalg.norm(pred - arrays["future_xy"], axis=-1)[full][:, [1, 3, 5]].mean())
+    per_step = np.linalg.norm(pred - arrays["future_xy"], axis=-1)[full].mean(0)
+    return protocol_values(per_step, "uniad")[-1]
 
 
 def main() -> None:
