@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from evodrive_ros.core.driving_samples import load_split
 from evodrive_training.ablation import PRETRAINED, Plan, Workspace, perception_batches
-from evodrive_training.models.perception import coarse_occupancy, encode_views, fit_linear_probe, probe_metrics, token_targets
+from evodrive_training.models.perception import coarse_occupancy, encode_views, fit_linear_probe, probe_metrics, token_blocks, token_targets
 from evodrive_training.models.presets import build_tiny, image_spec, load_pretrained
 
 DISTANCE_EDGES_M = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 40.0, 50.0, np.inf)
@@ -41,9 +41,7 @@ def label_features(dataset, index: int, block: int, with_bins: bool) -> np.ndarr
         shares, log_depth, objects = token_targets(label, depth_cm, block)
         columns = [shares, log_depth[:, None], objects[:, None]]
         if with_bins:
-            h, w = label.shape[0] // block, label.shape[1] // block
-            per_token = lambda a: a[: h * block, : w * block].reshape(h, block, w, block).transpose(0, 2, 1, 3).reshape(h * w, -1)  # noqa: E731
-            agent, metres = np.isin(per_token(label), AGENT_LABELS), per_token(depth_cm.astype(np.float32) / 100.0)
+            agent, metres = np.isin(token_blocks(label, block), AGENT_LABELS), token_blocks(depth_cm.astype(np.float32) / 100.0, block)
             columns.append(np.stack([(agent & (metres >= lo) & (metres < hi)).mean(1) for lo, hi in zip(DISTANCE_EDGES_M[:-1], DISTANCE_EDGES_M[1:])], 1))
         rows.append(np.concatenate(columns, 1))
     return np.concatenate(rows).astype(np.float32)

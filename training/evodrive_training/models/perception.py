@@ -55,13 +55,18 @@ class OccupancyProbe(nn.Module):
         return self.to_grid(self.per_token(tokens).flatten(1)).view(-1, self.cells, self.cells)
 
 
+def token_blocks(image: np.ndarray, block: int) -> np.ndarray:
+    """(H, W) per-pixel array -> (T, block²): the pixels of each merged visual token (``block``×``block``,
+    row-major as the encoder orders its tokens)."""
+    h, w = image.shape[0] // block, image.shape[1] // block
+    return image[: h * block, : w * block].reshape(h, block, w, block).transpose(0, 2, 1, 3).reshape(h * w, -1)
+
+
 def token_targets(label: np.ndarray, depth_cm: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per merged visual token (``block``×``block`` pixels, row-major as the encoder orders them) of
-    one camera: the share of each ``DENSE_LABELS`` class (T, C), the log of the mean distance to the
-    objects in it (T,) and the share of its pixels that are objects (T,)."""
-    h, w = label.shape[0] // block, label.shape[1] // block
-    blocks = lambda a: a[: h * block, : w * block].reshape(h, block, w, block).transpose(0, 2, 1, 3).reshape(h * w, -1)  # noqa: E731
-    labels, depth = blocks(label), blocks(depth_cm.astype(np.float32) / 100.0)
+    """Per merged visual token (``token_blocks``) of one camera: the share of each ``DENSE_LABELS``
+    class (T, C), the log of the mean distance to the objects in it (T,) and the share of its pixels
+    that are objects (T,)."""
+    labels, depth = token_blocks(label, block), token_blocks(depth_cm.astype(np.float32) / 100.0, block)
     shares = np.stack([(labels == c).mean(axis=1) for c in range(len(DENSE_LABELS))], axis=1)
     objects = depth > 0
     mean_depth = np.where(objects.any(axis=1), (depth * objects).sum(axis=1) / np.maximum(objects.sum(axis=1), 1), 1.0)
