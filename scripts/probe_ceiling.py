@@ -27,9 +27,10 @@ from evodrive_ros.core.driving_samples import load_split
 from evodrive_training.ablation import PRETRAINED, Plan, Workspace, perception_batches
 from evodrive_training.models.perception import coarse_occupancy, encode_views, fit_linear_probe, probe_metrics, token_blocks, token_targets
 from evodrive_training.models.presets import build_tiny, image_spec, load_pretrained
+from evodrive_training.synth.render import PEDESTRIAN_LABEL, VEHICLE_LABEL
 
 DISTANCE_EDGES_M = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 40.0, 50.0, np.inf)
-AGENT_LABELS = (1, 2)  # DENSE_LABELS vehicle, pedestrian
+AGENT_LABELS = (VEHICLE_LABEL, PEDESTRIAN_LABEL)
 
 
 def label_features(dataset, index: int, block: int, with_bins: bool) -> np.ndarray:
@@ -37,7 +38,7 @@ def label_features(dataset, index: int, block: int, with_bins: bool) -> np.ndarr
     (and with ``with_bins`` the agent share per distance bin)."""
     rows = []
     for image_file in dataset.camera_paths[index]:
-        label, depth_cm = dataset._labels(image_file)
+        label, depth_cm = dataset.dense_labels(image_file)
         shares, log_depth, objects = token_targets(label, depth_cm, block)
         columns = [shares, log_depth[:, None], objects[:, None]]
         if with_bins:

@@ -90,12 +90,12 @@ class PerceptionDataset(torch.utils.data.Dataset):
         target = coarse_occupancy(self.occupancy_bits[index], self.cells)
         item = {"pixel_values": torch.from_numpy(pixels), "image_grid_thw": torch.from_numpy(grid), "target": torch.from_numpy(target)}
         if self.dense:
-            shares, log_depth, objects = zip(*(token_targets(*self._labels(p), self.spec.patch_size * self.spec.merge_size) for p in self.camera_paths[index]))
+            shares, log_depth, objects = zip(*(token_targets(*self.dense_labels(p), self.spec.patch_size * self.spec.merge_size) for p in self.camera_paths[index]))
             item.update(shares=torch.from_numpy(np.concatenate(shares)), log_depth=torch.from_numpy(np.concatenate(log_depth)),
                         objects=torch.from_numpy(np.concatenate(objects)))
         return item
 
-    def _labels(self, image_file: str) -> tuple[np.ndarray, np.ndarray]:
+    def dense_labels(self, image_file: str) -> tuple[np.ndarray, np.ndarray]:
         """The label and depth PNGs of one camera image, at the model's input size."""
         arrays = []
         for folder in (DENSE_DIRS["label"], DENSE_DIRS["depth"]):
