@@ -58,6 +58,11 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert math.isclose(curve["ap"]["mean"][-1], sum(final) / 2, abs_tol=1e-3)  # the last snapshot is the trained encoder
     assert (reports / "ablation_vision_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
     assert not (out / "seed-0" / "models" / "sft_blank").exists()
+    for seed in ("seed-0", "seed-1"):  # one teacher pass per seed for the four distilled rungs, its file removed after
+        distilled = [m.key for m in METHODS if m.kind == "student" and m.mode == "student"]
+        computed = [key for key in distilled if "teacher targets:" in (out / seed / "models" / f"{key}.log").read_text()]
+        assert len(distilled) == 4 and len(computed) == 1, computed
+        assert not (out / seed / "teacher_targets.safetensors").exists()
     for seed in (0, 1):
         models = out / f"seed-{seed}" / "models"
         assert (models / "evodrive" / "config.json").is_file() and (models / "sft.log").is_file()  # trained in a child process

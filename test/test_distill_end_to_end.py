@@ -121,7 +121,7 @@ def test_precomputed_teacher_targets_give_the_per_step_losses(tmp_path):
     spec = image_spec(model)
     config = DistillConfig(use_mc_dropout=False, use_anchor=False)
     teacher, _ = tiny_pair(seed=1)
-    targets = precompute_teacher_targets(teacher, DrivingDataset(samples, tmp_path, tok, spec, "distill"), hint_ids(tok), tok.pad_token_id, config)
+    targets = precompute_teacher_targets(teacher, DrivingDataset(samples, tmp_path, tok, spec, "distill"), hint_ids(tok), tok.pad_token_id, config)["refine"]
     n_answer = [int((DrivingDataset(samples, tmp_path, tok, spec, "student")[i]["labels"] != -100).sum()) for i in range(3)]
     assert [t[0].shape[0] for t in targets] == n_answer and targets[0][0].dtype == torch.float16
 
@@ -136,3 +136,37 @@ def test_precomputed_teacher_targets_give_the_per_step_losses(tmp_path):
         assert torch.isclose(a[name], b[name], rtol=2e-3, atol=1e-4), name  # float16 storage
     with pytest.raises(ValueError, match="no precomputed teacher targets"):
         cached(**collate([with_targets.dataset[0]], tok.pad_token_id))
+
+
+def test_one_teacher_pass_gives_every_rungs_targets_bit_for_bit(tmp_path):
+    """The ladder's rungs read one file of targets: each set must equal what that rung computes alone,
+    and the file must refuse another run's identity instead of handing its targets over."""
+    from evodrive_training.distill.teacher_targets import CANDIDATE_SETS, cached_teacher_targets, precompute_teacher_targets
+
+    model, tok = tiny_pair()
+    teacher, _ = tiny_pair(seed=1)
+    samples = fake_samples(tmp_path, 3)
+    distill = DrivingDataset(samples, tmp_path, tok, image_spec(model), "distill")
+    config = DistillConfig(mc_dropout_samples=3, mc_dropout_p=0.1, mc_dropout_head="teacher")  # where a dropout draw wins for a sample
+    run = lambda sets, cfg=config: precompute_teacher_targets(teacher, distill, hint_ids(tok), tok.pad_token_id, cfg, seed=4, sets=sets)  # noqa: E731
+    together = run(CANDIDATE_SETS)
+    alone = {"coarse": run(None, config.updated(use_refinement=False, use_mc_dropout=False))["coarse"],
+             "refine": run(None, config.updated(use_mc_dropout=False))["refine"],
+             "mc": run(None, config.updated(use_refinement=False))["mc"],
+             "refine+mc": run(None)["refine+mc"]}
+    for name in CANDIDATE_SETS:
+        for (logits_a, hidden_a), (logits_b, hidden_b) in zip(together[name], alone[name], strict=True):
+            assert torch.equal(logits_a, logits_b) and torch.equal(hidden_a, hidden_b), name
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(together["coarse"], together["refine+mc"])), "a dropout candidate should win somewhere"
+
+    path, identity = tmp_path / "targets.safetensors", {"teacher": "t", "samples": "s"}
+    written = cached_teacher_targets(path, "refine", identity, lambda: together)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(written, together["refine"], strict=True))
+
+    def never():
+        raise AssertionError("the file exists: nothing to compute")
+
+    read = cached_teacher_targets(path, "refine+mc", identity, never)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(read, together["refine+mc"], strict=True))
+    with pytest.raises(ValueError, match="differs in teacher"):
+        cached_teacher_targets(path, "refine", {**identity, "teacher": "another"}, never)

@@ -15,7 +15,9 @@ Several seeds in one command (``--seeds 0 1 2``): the worlds and sample caches a
 seed has its own pretrained encoder, teacher, students and probes (``OUT/seed-N``), and the report
 gives every number as mean ± std over the seeds with the per-seed values kept. Trainings after the
 teacher run ``--jobs`` at a time as separate processes with one thread each: on two cores two
-one-thread trainings finish in the time one two-thread training takes.
+one-thread trainings finish in the time one two-thread training takes. The distilled rungs of a
+seed share one pass of the teacher over their samples (``train --teacher-targets``): the first to
+start computes the targets of every rung, the others read them.
 
 Two more rows measure what the cameras carry: the SFT student trained and tested without them
 (text only), and the SFT student with every camera blanked at test time. ``--world vision`` runs it
@@ -191,6 +193,12 @@ class Workspace:
         return self._root_of(key) / "probe" / "curve" / f"{key}-step{step}.json"
 
     @property
+    def teacher_targets(self) -> Path:
+        """The teacher's targets for this seed's sample share, computed by its first distilled rung
+        for every rung (``train_cli --teacher-targets``); deleted once the seed's students are trained."""
+        return self.root / "teacher_targets.safetensors"
+
+    @property
     def timings_file(self) -> Path:
         return self.root / "stage_seconds.json"
 
@@ -314,7 +322,7 @@ def train(ws: Workspace, method: Method, threads: int | None = None) -> None:
     epochs = ws.plan.teacher_epochs if mode == "teacher" else ws.plan.student_epochs
     argv = train_argv(ws, mode, method.key, ws.model(WARMUP), epochs, ws.plan.batch_size)
     if mode == "student":
-        argv += ["--teacher", ws.model(TEACHER.key)]
+        argv += ["--teacher", ws.model(TEACHER.key), "--teacher-targets", ws.teacher_targets]
     for item in method.overrides:
         argv += ["--set", item]
     if ws.plan.probe_curve_points and method.key in CURVE_KEYS:
@@ -322,39 +330,43 @@ def train(ws: Workspace, method: Method, threads: int | None = None) -> None:
     run_training(ws, method.key, [*argv, *method.train_args], threads)
 
 
-def run_training(ws: Workspace, key: str, argv: list, threads: int | None = None) -> None:
-    """``evodrive train ARGV``: in this process, or (``threads``) in a child process limited to that
-    many threads, its output in ``<model>.log``; intermediate checkpoints are dropped."""
-    from evodrive_training import train_cli
-
+def run_cli(command: str, argv: list, log: Path, threads: int | None = None) -> None:
+    """``evodrive COMMAND ARGV`` (train, predict or baseline): in this process, or (``threads``) in a
+    child process limited to that many threads, its output in ``log``."""
     if threads is None:
-        call_cli(train_cli, argv)
-    else:
-        log = ws.model(key).with_suffix(".log")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        with open(log, "w") as handle:
-            code = subprocess.run([sys.executable, "-m", "evodrive_ros.cli", "train", *map(str, argv)], env=env,
-                                  stdout=handle, stderr=subprocess.STDOUT).returncode
-        if code:
-            raise RuntimeError(f"training {key} failed (exit {code}); see {log}")
+        from evodrive_training import predict_cli, train_cli
+        from evodrive_training.baselines import cli as baseline_cli
+
+        call_cli({"train": train_cli, "predict": predict_cli, "baseline": baseline_cli}[command], argv)
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(log, "w") as handle:
+        code = subprocess.run([sys.executable, "-m", "evodrive_ros.cli", command, *map(str, argv)], env=env,
+                              stdout=handle, stderr=subprocess.STDOUT).returncode
+    if code:
+        raise RuntimeError(f"evodrive {command} failed (exit {code}); see {log}")
+
+
+def run_training(ws: Workspace, key: str, argv: list, threads: int | None = None) -> None:
+    """``evodrive train ARGV`` (``run_cli``, output in ``<model>.log``); intermediate checkpoints are dropped."""
+    run_cli("train", argv, ws.model(key).with_suffix(".log"), threads)
     for checkpoint in ws.model(key).glob("checkpoint-*"):
         shutil.rmtree(checkpoint)
 
 
-def predict(ws: Workspace, method: Method) -> None:
-    from evodrive_training import predict_cli
-    from evodrive_training.baselines import cli as baseline_cli
-
+def predict(ws: Workspace, method: Method, threads: int | None = None) -> None:
+    """``method``'s plans for val (``run_cli``, output in ``<predictions>.log``)."""
     out = ws.predictions(method.key)
     if method.kind == "baseline":
         model = {"cv": "cv", "ctra": "ctra", "ego_mlp": "ego-mlp"}[method.key]
-        call_cli(baseline_cli, [model, "--samples", ws.split("val"), "--out", out, "--train-samples", ws.split("train"),
-                                "--epochs", ws.plan.ego_mlp_epochs, "--seed", ws.plan.seed])
+        run_cli("baseline", [model, "--samples", ws.split("val"), "--out", out, "--train-samples", ws.split("train"),
+                             "--epochs", ws.plan.ego_mlp_epochs, "--seed", ws.plan.seed], out.with_suffix(".log"), threads)
         return
-    call_cli(predict_cli, ["--model", ws.model(method.model_key), "--samples", ws.split("val"), "--output", out,
-                           "--role", "teacher" if method.kind == "teacher" else "student",
-                           "--batch-size", ws.plan.predict_batch, "--max-new-tokens", ws.plan.max_new_tokens, *method.predict_args])
+    run_cli("predict", ["--model", ws.model(method.model_key), "--samples", ws.split("val"), "--output", out,
+                        "--role", "teacher" if method.kind == "teacher" else "student",
+                        "--batch-size", ws.plan.predict_batch, "--max-new-tokens", ws.plan.max_new_tokens, *method.predict_args],
+            out.with_suffix(".log"), threads)
 
 
 def evaluate(ws: Workspace, method: Method) -> None:
@@ -585,12 +597,24 @@ def train_students(workspaces: list[Workspace], jobs: int) -> None:
                    for ws in workspaces for m in TRAINED_STUDENTS]
         for future in futures:
             future.result()
+    for ws in workspaces:
+        for path in (ws.teacher_targets, ws.teacher_targets.with_name(ws.teacher_targets.name + ".lock")):
+            path.unlink(missing_ok=True)
 
 
-def evaluate_seed(ws: Workspace) -> None:
-    """Predictions, metrics and perception probes of one seed's baselines and students."""
-    for method in (*BASELINES, *STUDENTS):
+def evaluate_seed(ws: Workspace, jobs: int) -> None:
+    """Predictions (the ego-MLP's training and the students' decoding ``jobs`` at a time, one thread
+    each), metrics and perception probes of one seed's baselines and students."""
+    kinematic = [m for m in BASELINES if m.key in ("cv", "ctra")]  # instant: no process of their own
+    for method in kinematic:
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
+    threads = 1 if jobs > 1 else None
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        futures = [pool.submit(ws.stage, f"predict {m.key}", ws.predictions(m.key), lambda m=m: predict(ws, m, threads))
+                   for m in (*BASELINES, *STUDENTS) if m not in kinematic]
+        for future in futures:
+            future.result()
+    for method in (*BASELINES, *STUDENTS):
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
     for method in TRAINED_STUDENTS:
         ws.stage(f"probe {method.key}", ws.probe(method.key), lambda key=method.key: probe(ws, key))
@@ -627,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
     train_students(workspaces, args.jobs)
     reports = []
     for ws in workspaces:
-        evaluate_seed(ws)
+        evaluate_seed(ws, args.jobs)
         reports.append(seed_report(ws, shared.seconds))
 
     report_dir = args.report_dir or (args.out / "report" if args.quick else Path("benchmarks"))

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one DistillConfig field")
     parser.add_argument("--max-target-gib", type=float, default=16.0,
                         help="largest in-memory size of the cached teacher targets (default 16; the 3B preset on nuScenes needs --per-step-teacher)")
+    parser.add_argument("--teacher-targets", type=Path, metavar="FILE",
+                        help="student: read the teacher's precomputed targets from FILE, or compute them for every candidate set "
+                             "(coarse, refine, mc, refine+mc) and write FILE first, so the rungs of an ablation share one teacher pass")
     parser.add_argument("--per-step-teacher", action="store_true",
                         help="run the teacher at every step (fresh MC-dropout draws each epoch) instead of once per sample before training")
     parser.add_argument("--epochs", type=float, default=5.0,
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
-    from evodrive_training.distill.teacher_targets import WithTeacherTargets, precompute_teacher_targets
+    from evodrive_training.distill.teacher_targets import (CANDIDATE_SETS, WithTeacherTargets, cached_teacher_targets, candidate_set,
+                                                          precompute_teacher_targets, targets_identity)
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
     from evodrive_training.models.presets import codec_of, image_spec, load_model, set_trajectory_frame
     from evodrive_training.models.tokenizer import number_tokens
@@ -173,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             teacher, _ = load_model(str(args.teacher), dtype=dtype)
         per_step = config.uses_teacher and args.per_step_teacher
+        if per_step and args.teacher_targets is not None:
+            print("evodrive train student: --teacher-targets and --per-step-teacher exclude each other")
+            return 2
         wrapper = DistilledStudent(model, config, teacher if per_step else None, hint_ids, tokenizer.pad_token_id, number_labels,
                                    teacher.config.text_config.hidden_size if teacher is not None else None, number_dropout)
         kind = "text" if args.text_only else "distill" if per_step else "student"
@@ -180,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         dataset = share_of(full, args.epochs, args.seed)
         if teacher is not None and not per_step:
             rows = int((dataset[0]["labels"] != -100).sum()) if len(dataset) else 0
-            gib = len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30
+            n_sets = len(CANDIDATE_SETS) if args.teacher_targets is not None and not args.teacher_targets.exists() else 1
+            gib = n_sets * len(dataset) * rows * (teacher.config.text_config.vocab_size + teacher.config.text_config.hidden_size) * 2 / 2**30
             if gib > args.max_target_gib:
                 print(f"evodrive train student: the cached teacher targets would take {gib:.0f} GiB in memory ({len(dataset)} samples x "
                       f"{rows} answer rows x a {teacher.config.text_config.vocab_size}-word vocabulary, float16); use --per-step-teacher "
@@ -188,8 +196,22 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             teacher_inputs = share_of(DrivingDataset(samples, dataroot, tokenizer, spec, "distill", codec), args.epochs, args.seed)
             student_head = model.lm_head if config.mc_dropout_head == "student" else None  # the student as distillation starts
-            targets = precompute_teacher_targets(teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
-                                                 training_args.process_index, training_args.world_size, student_head)
+            compute = partial(precompute_teacher_targets, teacher, teacher_inputs, hint_ids, tokenizer.pad_token_id, config, args.seed,
+                              training_args.process_index, training_args.world_size, student_head)
+            if args.teacher_targets is None:
+                targets = compute()[candidate_set(config)]
+            elif training_args.world_size > 1:
+                print("evodrive train student: --teacher-targets is for one process; distributed runs share the teacher's work across ranks")
+                return 2
+            else:
+                tokens = [teacher_inputs.dataset.samples[i].token for i in teacher_inputs.indices] \
+                    if isinstance(teacher_inputs, torch.utils.data.Subset) else [s.token for s in teacher_inputs.samples]
+                identity = targets_identity(args.teacher, args.init, tokens, args.seed, config)
+                try:
+                    targets = cached_teacher_targets(args.teacher_targets, candidate_set(config), identity, partial(compute, sets=CANDIDATE_SETS))
+                except ValueError as exc:
+                    print(f"evodrive train student: {exc}")
+                    return 2
             dataset = WithTeacherTargets(dataset, targets)
             del teacher
     share = f" (a {args.epochs:g} share of one pass)" if len(dataset) < len(full) else ""

@@ -30,31 +30,49 @@ def per_sample_ce(logits: torch.Tensor, targets: torch.Tensor, sample_index: tor
     return total / count.clamp_min(1)
 
 
+class LowestCE:
+    """The running lowest-CE candidate of each sample (Eq. 9), fed one candidate at a time, so that
+    22 candidates never sit in memory together. Ties keep the earlier candidate. Logit rows and
+    hidden rows belong to the same samples in the same order."""
+
+    def __init__(self, targets: torch.Tensor, sample_index: torch.Tensor, batch_size: int):
+        self.targets, self.sample_index, self.batch_size = targets, sample_index, batch_size
+        self.best: Candidate | None = None
+        self.best_ce = torch.full((batch_size,), float("inf"), device=targets.device)
+        self.chosen = torch.zeros(batch_size, dtype=torch.long, device=targets.device)
+        self.seen = 0
+
+    def ce(self, cand: Candidate) -> torch.Tensor:
+        return per_sample_ce(cand.logits, self.targets, self.sample_index, self.batch_size)
+
+    def add(self, cand: Candidate, ce: torch.Tensor | None = None) -> None:
+        """Offer ``cand`` (its per-sample CE ``ce`` where already computed)."""
+        ce = self.ce(cand) if ce is None else ce
+        better = ce < self.best_ce
+        if self.best is None:
+            self.best = Candidate(cand.logits.float(), cand.hidden)
+        else:
+            row_better = better[self.sample_index].unsqueeze(-1)
+            self.best = Candidate(torch.where(row_better, cand.logits.float(), self.best.logits), torch.where(row_better, cand.hidden, self.best.hidden))
+        self.best_ce = torch.where(better, ce, self.best_ce)
+        self.chosen = torch.where(better, torch.full_like(self.chosen, self.seen), self.chosen)
+        self.seen += 1
+
+    def result(self) -> tuple[Candidate, torch.Tensor]:
+        """The selection and the chosen candidate's index (in the order offered) per sample."""
+        if self.best is None:
+            raise ValueError("select_lowest_ce needs at least one candidate")
+        return self.best, self.chosen
+
+
 def select_lowest_ce(
     candidates: Iterable[Candidate], targets: torch.Tensor, sample_index: torch.Tensor, batch_size: int
 ) -> tuple[Candidate, torch.Tensor]:
-    """Per sample, the candidate whose answer CE against the ground truth is lowest (Eq. 9).
-
-    Streams over the candidates, keeping only the running best, so 22 candidates never sit in
-    memory together. Ties keep the earlier candidate. Returns the selection and the chosen index
-    per sample. Logit rows and hidden rows belong to the same samples in the same order.
-    """
-    best: Candidate | None = None
-    best_ce = torch.full((batch_size,), float("inf"), device=targets.device)
-    chosen = torch.zeros(batch_size, dtype=torch.long, device=targets.device)
-    for k, cand in enumerate(candidates):
-        ce = per_sample_ce(cand.logits, targets, sample_index, batch_size)
-        better = ce < best_ce
-        if best is None:
-            best = Candidate(cand.logits.float(), cand.hidden)
-        else:
-            row_better = better[sample_index].unsqueeze(-1)
-            best = Candidate(torch.where(row_better, cand.logits.float(), best.logits), torch.where(row_better, cand.hidden, best.hidden))
-        best_ce = torch.where(better, ce, best_ce)
-        chosen = torch.where(better, torch.full_like(chosen, k), chosen)
-    if best is None:
-        raise ValueError("select_lowest_ce needs at least one candidate")
-    return best, chosen
+    """Per sample, the candidate whose answer CE against the ground truth is lowest (``LowestCE``)."""
+    selection = LowestCE(targets, sample_index, batch_size)
+    for cand in candidates:
+        selection.add(cand)
+    return selection.result()
 
 
 def logit_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, scale_by_tau_squared: bool = True) -> torch.Tensor:
