@@ -589,16 +589,23 @@ def run_shared(ws: Workspace) -> None:
         ws.stage(f"probe {key}", ws.probe(key), lambda key=key: probe(ws, key))
 
 
-def train_students(workspaces: list[Workspace], jobs: int) -> None:
-    """Every student of every seed, ``jobs`` at a time (one thread each; 1: in this process)."""
+def in_lanes(jobs: int, stages: list[Callable[[int | None], None]]) -> None:
+    """Runs ``stages`` ``jobs`` at a time, each given its thread limit (one thread each; with one
+    job: None, in this process at full width); raises the first failure."""
     threads = 1 if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = [pool.submit(ws.stage, f"train {m.key}", ws.model(m.key) / "training.json", lambda ws=ws, m=m: train(ws, m, threads))
-                   for ws in workspaces for m in TRAINED_STUDENTS]
-        for future in futures:
+        for future in [pool.submit(stage, threads) for stage in stages]:
             future.result()
+
+
+def train_students(workspaces: list[Workspace], jobs: int) -> None:
+    """Every student of every seed, ``jobs`` at a time; then the seeds' shared teacher targets are removed."""
+    from evodrive_training.distill.teacher_targets import lock_file
+
+    in_lanes(jobs, [lambda threads, ws=ws, m=m: ws.stage(f"train {m.key}", ws.model(m.key) / "training.json", lambda: train(ws, m, threads))
+                    for ws in workspaces for m in TRAINED_STUDENTS])
     for ws in workspaces:
-        for path in (ws.teacher_targets, ws.teacher_targets.with_name(ws.teacher_targets.name + ".lock")):
+        for path in (ws.teacher_targets, lock_file(ws.teacher_targets)):
             path.unlink(missing_ok=True)
 
 
@@ -608,12 +615,8 @@ def evaluate_seed(ws: Workspace, jobs: int) -> None:
     kinematic = [m for m in BASELINES if m.key in ("cv", "ctra")]  # instant: no process of their own
     for method in kinematic:
         ws.stage(f"predict {method.key}", ws.predictions(method.key), lambda m=method: predict(ws, m))
-    threads = 1 if jobs > 1 else None
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = [pool.submit(ws.stage, f"predict {m.key}", ws.predictions(m.key), lambda m=m: predict(ws, m, threads))
-                   for m in (*BASELINES, *STUDENTS) if m not in kinematic]
-        for future in futures:
-            future.result()
+    in_lanes(jobs, [lambda threads, m=m: ws.stage(f"predict {m.key}", ws.predictions(m.key), lambda: predict(ws, m, threads))
+                    for m in (*BASELINES, *STUDENTS) if m not in kinematic])
     for method in (*BASELINES, *STUDENTS):
         ws.stage(f"eval {method.key}", ws.metrics(method.key), lambda m=method: evaluate(ws, m))
     for method in TRAINED_STUDENTS:

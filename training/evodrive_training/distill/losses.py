@@ -42,12 +42,9 @@ class LowestCE:
         self.chosen = torch.zeros(batch_size, dtype=torch.long, device=targets.device)
         self.seen = 0
 
-    def ce(self, cand: Candidate) -> torch.Tensor:
-        return per_sample_ce(cand.logits, self.targets, self.sample_index, self.batch_size)
-
     def add(self, cand: Candidate, ce: torch.Tensor | None = None) -> None:
         """Offer ``cand`` (its per-sample CE ``ce`` where already computed)."""
-        ce = self.ce(cand) if ce is None else ce
+        ce = per_sample_ce(cand.logits, self.targets, self.sample_index, self.batch_size) if ce is None else ce
         better = ce < self.best_ce
         if self.best is None:
             self.best = Candidate(cand.logits.float(), cand.hidden)

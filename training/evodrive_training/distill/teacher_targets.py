@@ -32,7 +32,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 
 from evodrive_training.dataset import TEACHER_PREFIX, TEACHER_TARGET_KEYS, collate
 from evodrive_training.distill.config import DistillConfig
-from evodrive_training.distill.losses import LowestCE
+from evodrive_training.distill.losses import LowestCE, per_sample_ce
 from evodrive_training.distill.teacher import teacher_candidates
 from evodrive_training.models.forward import answer_masks
 from evodrive_ros.core.safe_output import atomic_writer, sha256_file
@@ -96,10 +96,11 @@ def precompute_teacher_targets(
         labels = teacher_batch["labels"]
         target_mask, _ = answer_masks(labels)
         sample_of_row = torch.arange(labels.shape[0]).unsqueeze(1).expand_as(labels)[target_mask]
-        selections = {name: LowestCE(labels[target_mask], sample_of_row, labels.shape[0]) for name in sets}
+        targets = labels[target_mask]
+        selections = {name: LowestCE(targets, sample_of_row, labels.shape[0]) for name in sets}
         members = {name: set(_members(name, every.mc_dropout_samples, every.use_refinement)) for name in sets}
         for k, candidate in enumerate(teacher_candidates(teacher, teacher_batch, hint_ids, pad_token_id, every, dropout_head)):
-            ce = next(iter(selections.values())).ce(candidate)  # one CE per candidate, whichever sets hold it
+            ce = per_sample_ce(candidate.logits, targets, sample_of_row, labels.shape[0])  # once, whichever sets hold it
             for name in sets:
                 if k in members[name]:
                     selections[name].add(candidate, ce)
@@ -132,6 +133,11 @@ def targets_identity(teacher_dir: Path, head_source: str, sample_tokens: Sequenc
             "mc_dropout_samples": config.mc_dropout_samples, "mc_dropout_p": config.mc_dropout_p, "target_batch": TARGET_BATCH}
 
 
+def lock_file(path: Path) -> Path:
+    """The lock beside a targets file that side-by-side trainings wait on (``cached_teacher_targets``)."""
+    return Path(path).with_name(Path(path).name + ".lock")
+
+
 def cached_teacher_targets(
     path: Path, wanted: str, identity: dict, compute: Callable[[], dict[str, list[tuple[torch.Tensor, torch.Tensor]]]]
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -141,7 +147,7 @@ def cached_teacher_targets(
     reused. Trainings started side by side wait on a lock for the one computing the file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    with open(lock_file(path), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
             sets = compute()
