@@ -22,8 +22,8 @@ from torch import nn
 
 from evodrive_ros.core.conventions import COMMANDS, HISTORY_STEPS
 from evodrive_ros.core.driving_samples import load_split
+from evodrive_ros.core.ego_draft import ego_features
 from evodrive_ros.core.openloop_metrics import protocol_values
-from evodrive_training.baselines.ego_mlp import ego_features
 
 FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
 MODES = ("continuous", "rounded", "tokens", "tokens-jitter", "tokens-frozen", "tokens-lowfreq", "tokens+value")

@@ -55,7 +55,7 @@ def test_residual_codec_prior_is_the_ctra_plan_of_the_history():
 
     history = np.stack([np.arange(-4, 1) * 2.5, np.zeros(5)], axis=1)
     dynamics = np.tile([5.0, -1.0, 0.0, 0.0], (5, 1))
-    prior = RESIDUAL_CODEC.prior_plan(history, None, dynamics)
+    prior = RESIDUAL_CODEC.prior_plan(history, None, dynamics, "FORWARD")
     np.testing.assert_allclose(prior, predict_kinematic("ctra", history[None], np.ones((1, 5), bool), dynamics[None])[0])
     assert prior[-1, 0] == pytest.approx(5.0 * 3.0 - 0.5 * 9.0, abs=1e-6)  # braking at 1 m/s^2, straight ahead
 

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evodrive_ros.core.ego_draft import EgoDraft
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.safe_output import sha256_file
-from evodrive_ros.core.trajectory_codec import CODECS, TrajectoryCodec
+from evodrive_ros.core.trajectory_codec import CODECS, EGO_DRAFT, TrajectoryCodec
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "model.json"
@@ -71,13 +72,17 @@ class ModelManifest:
     # sensor's mount from training's calibration (a vehicle may state its own to the node).
     trajectory_frame: str = "ego"
     sensor_mount: SensorMount | None = None
+    draft: GraphFile | None = None  # the fitted ``EgoDraft`` of a codec whose prior is a learned draft
 
     def __post_init__(self) -> None:
         TrajectoryFrame(self.trajectory_frame, self.sensor_mount)  # refuses an unknown frame or a missing mount
 
-    @property
-    def trajectory_codec(self) -> TrajectoryCodec:
-        return CODECS[self.codec]
+    def trajectory_codec(self, model_dir: str | Path) -> TrajectoryCodec:
+        """The model's codec, with its learned draft (read from ``model_dir``) where it has one."""
+        codec = CODECS[self.codec]
+        if codec.prior != EGO_DRAFT:
+            return codec
+        return codec.with_draft(EgoDraft.load(confined(model_dir, self.draft.file)))
 
     @property
     def frame(self) -> TrajectoryFrame:
@@ -131,6 +136,7 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
             prior=data.get("prior"),
             trajectory_frame=data.get("trajectory_frame", "ego"),
             sensor_mount=SensorMount(**data["sensor_mount"]) if data.get("sensor_mount") else None,
+            draft=GraphFile(**data["draft"]) if data.get("draft") else None,
         )
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: invalid manifest ({exc})") from exc
@@ -146,6 +152,10 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
     if len(files) < 2:
         raise ValueError(f"{path}: expected a {VISION_GRAPH!r} and a {DECODER_GRAPH!r} graph, got {sorted(manifest.graphs)}")
     files.append(("tokenizer", manifest.tokenizer_path(model_dir), manifest.tokenizer_sha256))
+    if manifest.prior == EGO_DRAFT:
+        if manifest.draft is None:
+            raise ValueError(f"{path}: codec {manifest.codec!r} corrects a learned ego draft, but no 'draft' file is listed")
+        files.append(("ego draft", confined(model_dir, manifest.draft.file), manifest.draft.sha256))
     for what, file, sha256 in files:
         if not file.is_file():
             raise FileNotFoundError(f"{file}: {what} listed in {MANIFEST_FILE} is missing")

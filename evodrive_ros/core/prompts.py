@@ -55,6 +55,8 @@ REFINE_HINT = (
 
 ANSWER_SUFFIX = " These are the future waypoints."
 
+DRAFT_LINE = "Here is a draft plan from the ego state model: "  # ``draft-residual-t2`` only; the answer corrects it
+
 _COMMAND_TEXT = {"RIGHT": "turn RIGHT", "LEFT": "turn LEFT", "FORWARD": "go FORWARD"}
 
 
@@ -69,11 +71,18 @@ def format_dynamics(dynamics: np.ndarray, codec: TrajectoryCodec = PAPER_CODEC) 
     return "[" + ", ".join("(" + ",".join(codec.format_number(v) for v in row) + ")" for row in rows) + "]"
 
 
-def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec) -> list[str]:
-    """The text both student and teacher receive: history, ego dynamics, goal, rules."""
+def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec,
+                   prior_xy: np.ndarray | None) -> list[str]:
+    """The text both student and teacher receive: history, ego dynamics, goal, rules (and the
+    draft, for a codec whose prior is a learned draft the model cannot compute from the text)."""
     history_xy = np.asarray(history_xy, dtype=np.float64).reshape(HISTORY_STEPS, 2)
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {COMMANDS}, got {command!r}")
+    draft = []
+    if codec.shows_draft:
+        if prior_xy is None:
+            raise ValueError(f"codec {codec.name!r} shows its draft in the prompt: give prior_xy")
+        draft = [DRAFT_LINE + codec.format_points(ego_to_prompt(np.asarray(prior_xy, dtype=np.float64).reshape(FUTURE_STEPS, 2)))]
     return [
         "Here is what you need to know about the drive.",
         "Past trajectory (positions at -2.0, -1.5, -1.0, -0.5, 0.0 s): " + codec.format_points(ego_to_prompt(history_xy)),
@@ -81,16 +90,18 @@ def _context_lines(history_xy: np.ndarray, dynamics: np.ndarray, command: str, c
         + format_dynamics(np.asarray(dynamics).reshape(HISTORY_STEPS, 4), codec),
         f"Mission goal: {_COMMAND_TEXT[command]}.",
         TRAFFIC_RULES,
+        *draft,
     ]
 
 
 def student_user_prompt(
-    history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec = PAPER_CODEC, with_cameras: bool = True
+    history_xy: np.ndarray, dynamics: np.ndarray, command: str, codec: TrajectoryCodec = PAPER_CODEC, with_cameras: bool = True,
+    prior_xy: np.ndarray | None = None,
 ) -> str:
     """User turn of the student: six current cameras + history text (METHOD §1.3). Without cameras:
     the text alone (the language warm-up's prompt, never the vehicle's)."""
     cameras = ["Camera views of the current moment:", *(f"{name}: {IMAGE_PLACEHOLDER}" for name in CAMERAS)] if with_cameras else []
-    return "\n".join([*cameras, *_context_lines(history_xy, dynamics, command, codec), INSTRUCTION])
+    return "\n".join([*cameras, *_context_lines(history_xy, dynamics, command, codec, prior_xy), INSTRUCTION])
 
 
 def teacher_user_prompt(
@@ -114,7 +125,7 @@ def teacher_user_prompt(
     lines = [
         "Front camera views, now and in the future:",
         *cameras,
-        *_context_lines(history_xy, dynamics, command, codec),
+        *_context_lines(history_xy, dynamics, command, codec, prior_xy),
         "Future ego state (speed, longitudinal acc, lateral acc, steering) at +0.5 ... +3.0 s: " + format_dynamics(future, codec),
     ]
     if codec.prior is not None:

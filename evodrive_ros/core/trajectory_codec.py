@@ -14,6 +14,10 @@ of the whole motion. Three exist:
   the first waypoint's small correction is not rounded away: the codec of the ablation and of the
   shipped tiny student (with ``answer_number_dropout``, it keeps the model from copying its earlier
   numbers; README, issue 11).
+* ``draft-residual-t2``: the same scaled correction, to the plan of a learned ego-state draft
+  (``ego_draft``: an MLP fitted on the training samples, shipped in the model folder) instead of
+  CTRA; the prompt shows the draft. The model refines what an ego-only planner gets right and
+  needs the cameras only for the rest (README, issue 11).
 
 Text uses the paper's prompt convention (x to the right, y forward, metres); arrays inside the
 project use the ego frame (x forward, y left). This module is the only place that maps between the
@@ -23,12 +27,15 @@ two for model text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.ego_draft import EgoDraft
 from evodrive_ros.core.kinematic_prediction import predict_kinematic
+
+EGO_DRAFT = "ego-draft"  # the prior of a learned ``EgoDraft``; every other prior is a ``kinematic_prediction`` model
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _PAIR = re.compile(rf"\(\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\)")
@@ -62,7 +69,7 @@ class TrajectoryCodec:
 
     name: str
     decimals: int
-    prior: str | None = None  # a ``kinematic_prediction`` model whose plan the answer corrects
+    prior: str | None = None  # a ``kinematic_prediction`` model, or ``EGO_DRAFT``, whose plan the answer corrects
     # How a decoder picks a number that is one token: "mode" (the most likely token) or "mean" (the
     # token nearest the expected value of the model's distribution over number tokens: the choice
     # with least expected squared error, which L2 scores; see ``TrajectoryGrammar.choose``).
@@ -73,6 +80,18 @@ class TrajectoryCodec:
     # rounding to 0.0, and the near waypoints get a finer resolution.
     horizon_power: int = 0
     max_abs: float | None = None
+    # The fitted draft of an ``EGO_DRAFT`` codec (``with_draft``); the registry's codecs carry none.
+    draft: EgoDraft | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def shows_draft(self) -> bool:
+        """Whether the prompt shows the prior's plan (a learned draft is not computable from the text)."""
+        return self.prior == EGO_DRAFT
+
+    def with_draft(self, draft: EgoDraft) -> TrajectoryCodec:
+        if self.prior != EGO_DRAFT:
+            raise ValueError(f"codec {self.name!r} corrects the {self.prior} plan, not a learned ego draft")
+        return replace(self, draft=draft)
 
     def format_number(self, value: float) -> str:
         """``decimals`` places, never a negative zero (the grammar has one spelling per number)."""
@@ -84,10 +103,14 @@ class TrajectoryCodec:
         pts = np.asarray(xy_prompt, dtype=np.float64).reshape(-1, 2)
         return "[" + ", ".join(f"({self.format_number(x)},{self.format_number(y)})" for x, y in pts) + "]"
 
-    def prior_plan(self, history_xy: np.ndarray, history_valid: np.ndarray | None, dynamics: np.ndarray) -> np.ndarray:
+    def prior_plan(self, history_xy: np.ndarray, history_valid: np.ndarray | None, dynamics: np.ndarray, command: str) -> np.ndarray:
         """The (6, 2) ego-frame plan the answer is relative to (zeros without a prior)."""
         if self.prior is None:
             return np.zeros((FUTURE_STEPS, 2))
+        if self.prior == EGO_DRAFT:
+            if self.draft is None:
+                raise ValueError(f"codec {self.name!r} corrects a learned ego draft: load it with the model (with_draft)")
+            return self.draft.plan(history_xy, history_valid, dynamics, command)
         history_xy = np.asarray(history_xy, dtype=np.float64)
         valid = np.ones(len(history_xy), dtype=bool) if history_valid is None else np.asarray(history_valid, dtype=bool)
         return predict_kinematic(self.prior, history_xy[None], valid[None], np.asarray(dynamics, dtype=np.float64)[None])[0]
@@ -131,7 +154,8 @@ PAPER_CODEC = TrajectoryCodec("text", decimals=2)
 RESIDUAL_CODEC = TrajectoryCodec("ctra-residual", decimals=1, prior="ctra", number_estimate="mean")
 SCALED_RESIDUAL_CODEC = TrajectoryCodec("ctra-residual-t2", decimals=1, prior="ctra", number_estimate="mean", horizon_power=2,
                                         max_abs=99.9)  # one number token each
-CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC, SCALED_RESIDUAL_CODEC)}
+DRAFT_RESIDUAL_CODEC = replace(SCALED_RESIDUAL_CODEC, name="draft-residual-t2", prior=EGO_DRAFT)
+CODECS: dict[str, TrajectoryCodec] = {c.name: c for c in (PAPER_CODEC, RESIDUAL_CODEC, SCALED_RESIDUAL_CODEC, DRAFT_RESIDUAL_CODEC)}
 
 
 def get_codec(name: str) -> TrajectoryCodec:

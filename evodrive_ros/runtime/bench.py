@@ -67,7 +67,7 @@ def measure(planner: VlaPlanner, frames: list[PlannerInput], runs: int, warmup: 
 def model_frame_shape(model_dir: str | Path, manifest: ModelManifest, frame: PlannerInput) -> lm.FrameShape:
     """This model's prompt length for ``frame`` and the token count of a typical answer."""
     tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path(model_dir)))
-    codec = manifest.trajectory_codec
+    codec = manifest.trajectory_codec(model_dir)
     prompt = prompt_ids(tokenizer, manifest.image, len(manifest.cameras), frame, codec).shape[1]
     typical = codec.encode(np.stack([np.arange(1, 7) * 4.0, np.arange(1, 7) * -0.25], axis=1), np.zeros((6, 2)))
     answer = len(tokenizer.encode(typical, add_special_tokens=False).ids)

@@ -55,7 +55,7 @@ def load_planner(
     model_id = f"{Path(model_dir).name}@{manifest.graphs['decoder'].sha256[:12]}/{backend}"
     frame = manifest.frame if sensor_mount is None or manifest.sensor_mount is None else TrajectoryFrame(manifest.trajectory_frame, sensor_mount)
     return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id,
-                      manifest.trajectory_codec, frame)
+                      manifest.trajectory_codec(model_dir), frame)
 
 
 def _engine(model_dir: Path, manifest: ModelManifest, backend: str, threads: int | None, precision: str, engine_cache: str | Path | None) -> ModelEngine:

@@ -105,9 +105,15 @@ def token_texts(tokenizer: Tokenizer) -> list[str]:
     return tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
 
 
+def prior_plan(inputs: PlannerInput, codec: TrajectoryCodec) -> np.ndarray:
+    """The codec's prior plan (its kinematic or learned draft) for this frame's ego history."""
+    return codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command)
+
+
 def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput, codec: TrajectoryCodec = PAPER_CODEC) -> np.ndarray:
     """Token ids [1, L] of the inference prompt, images expanded to their visual tokens."""
-    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command, codec)
+    draft = prior_plan(inputs, codec) if codec.shows_draft else None
+    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command, codec, prior_xy=draft)
     text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_cameras))
     return np.array([tokenizer.encode(text).ids], dtype=np.int64)
 
@@ -116,7 +122,7 @@ class VlaPlanner:
     """Implements :class:`~evodrive_ros.runtime.interface.Planner` over any :class:`ModelEngine`.
 
     The model's codec decides the prompt's number format, the answer grammar and how the answer
-    becomes waypoints (added to the kinematic prior of this frame's history for a prior codec). Its
+    becomes waypoints (added to the prior plan of this frame's history for a prior codec). Its
     trajectory frame decides whose path the model reads and writes: inputs and plans are the base's
     path (``base_link``) here, converted to and from the lidar's for a model trained in that frame.
     """
@@ -192,7 +198,7 @@ class VlaPlanner:
             tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
-            waypoints = self.frame.to_base(self.codec.decode(text, self.codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics)))
+            waypoints = self.frame.to_base(self.codec.decode(text, prior_plan(inputs, self.codec)))
         except (ValueError, DecodingError, TrajectoryParseError) as exc:
             timings["total"] = (time.perf_counter() - start) * 1e3
             return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)

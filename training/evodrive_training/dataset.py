@@ -5,14 +5,14 @@ answer ids, so the prompt part is exactly what ``predict`` feeds the model. Labe
 prompt (system, user and the ``<|im_start|>assistant\\n`` header) and the token ids on the answer,
 its suffix sentence, ``<|im_end|>`` and the final newline (METHOD §1.3). Numbers and the answer are
 written by the model's trajectory codec; with a prior codec the answer is the correction to the
-sample's kinematic prior. ``collate`` right-pads a batch of any size; for KD the teacher tensors
+sample's prior plan (kinematic, or a learned draft the prompt also shows). ``collate`` right-pads a batch of any size; for KD the teacher tensors
 travel beside the student's with a ``teacher_`` prefix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class DrivingSample:
     future_dynamics: np.ndarray | None = None  # (6, 4), teacher only
     history_valid: np.ndarray | None = None  # (5,) False where padded before the scene start (None: all valid)
     frame: TrajectoryFrame = TrajectoryFrame()  # the split's trajectory frame (whose path the waypoints are)
+    # The learned draft's out-of-fold plan of a training sample (``presets.training_drafts``); None:
+    # the codec's draft computes it (samples it was not fitted on).
+    draft_xy: np.ndarray | None = None
 
     @property
     def teacher_image_paths(self) -> tuple[str, ...]:
@@ -57,8 +60,10 @@ class DrivingSample:
         return bool(np.all(self.future_mask))
 
     def prior_xy(self, codec: TrajectoryCodec) -> np.ndarray:
-        """The codec's kinematic plan from this sample's history (zeros for a codec without prior)."""
-        return codec.prior_plan(self.history_xy, self.history_valid, self.dynamics)
+        """The codec's prior plan from this sample's history (zeros for a codec without prior)."""
+        if codec.shows_draft and self.draft_xy is not None:
+            return self.draft_xy
+        return codec.prior_plan(self.history_xy, self.history_valid, self.dynamics, self.command)
 
     def answer(self, codec: TrajectoryCodec) -> str:
         return prompts.answer_text(self.future_xy, codec, self.prior_xy(codec))
@@ -123,8 +128,14 @@ def encode_example(
     }
 
 
+def with_drafts(samples: Sequence[DrivingSample], drafts: Mapping[str, np.ndarray]) -> list[DrivingSample]:
+    """``samples`` with the out-of-fold draft plans of those in ``drafts`` (by token)."""
+    return [replace(s, draft_xy=drafts[s.token]) if s.token in drafts else s for s in samples]
+
+
 def student_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC, with_cameras: bool = True) -> str:
-    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command, codec, with_cameras)
+    return prompts.student_user_prompt(sample.history_xy, sample.dynamics, sample.command, codec, with_cameras,
+                                       sample.prior_xy(codec) if codec.shows_draft else None)
 
 
 def teacher_user(sample: DrivingSample, codec: TrajectoryCodec = PAPER_CODEC) -> str:

@@ -114,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_pretrained(args.model)
     model.to(device).eval()
-    spec, codec = image_spec(model), codec_of(model)
+    try:
+        spec, codec = image_spec(model), codec_of(model, args.model)
+    except ValueError as exc:
+        print(f"evodrive predict: {exc}")
+        return 2
     grammar = None if args.unconstrained else TrajectoryGrammar(token_texts(tokenizer.backend_tokenizer), decimals=codec.decimals,
                                                                  number_estimate=codec.number_estimate)
     split = load_split(args.samples, fields=SAMPLE_FIELDS_USED)

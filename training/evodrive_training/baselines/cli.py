@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from evodrive_ros.core.driving_samples import SampleFormatError, load_split
-from evodrive_ros.evaluation.predictions import write_predictions
+from evodrive_ros.core.ego_draft import EGO_FIELDS
 from evodrive_ros.core.kinematic_prediction import KINEMATIC_MODELS, predict_kinematic
-
-_EGO_FIELDS = ("sample_token", "history_xy", "history_valid", "history_dynamics", "command", "future_xy", "future_valid")
+from evodrive_ros.evaluation.predictions import write_predictions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        target = load_split(args.samples, _EGO_FIELDS).arrays
+        target = load_split(args.samples, EGO_FIELDS).arrays
         if args.model == "ego-mlp":
             if args.train_samples is None:
                 print("evodrive baseline ego-mlp: --train-samples is required", file=sys.stderr)
                 return 2
-            train = load_split(args.train_samples, _EGO_FIELDS).arrays
+            train = load_split(args.train_samples, EGO_FIELDS).arrays
     except (OSError, SampleFormatError) as exc:
         print(f"evodrive baseline: {exc}", file=sys.stderr)
         return 2

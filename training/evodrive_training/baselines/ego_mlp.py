@@ -6,13 +6,14 @@ to score an L2 close to image-based planners. Seeded, small, trains on a CPU in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS
+from evodrive_ros.core.conventions import FUTURE_STEPS
+from evodrive_ros.core.ego_draft import EgoDraft, ego_features
 
 
 @dataclass
@@ -23,21 +24,6 @@ class EgoMLPConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-
-
-def ego_features(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, 38): history positions (10), dynamics (20), history validity (5), one-hot command (3)."""
-    n = len(arrays["history_xy"])
-    command = np.eye(len(COMMANDS))[arrays["command"].astype(int)]
-    return np.concatenate(
-        [
-            arrays["history_xy"].reshape(n, -1),
-            arrays["history_dynamics"].reshape(n, -1),
-            arrays["history_valid"].astype(np.float64),
-            command,
-        ],
-        axis=1,
-    ).astype(np.float32)
 
 
 class EgoMLP(nn.Module):
@@ -77,3 +63,31 @@ def predict_ego_mlp(model: EgoMLP, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """(N, 6, 2) ego-frame waypoints."""
     model.eval()
     return model(torch.as_tensor(ego_features(arrays))).numpy().astype(np.float64)
+
+
+def as_draft(model: EgoMLP) -> EgoDraft:
+    """The fitted MLP as the runtime's numpy ``EgoDraft`` (the same plans without torch)."""
+    linears = [m for m in model.net if isinstance(m, nn.Linear)]
+    return EgoDraft(model.mean.numpy().copy(), model.std.numpy().copy(), tuple(m.weight.detach().numpy().T.copy() for m in linears),
+                    tuple(m.bias.detach().numpy().copy() for m in linears))
+
+
+def fit_ego_draft(train: dict[str, np.ndarray], config: EgoMLPConfig, folds: int = 5) -> tuple[EgoDraft, np.ndarray]:
+    """The draft fitted on all of ``train``, and out-of-fold plans (N, 6, 2) for ``train`` itself.
+
+    A model that learns to correct the draft must see the draft's errors as they are on new
+    scenes: on its own training samples the MLP is better than on val (0.33 vs 0.37 m mean L2 on
+    the 200-scene benchmark). Each of ``folds`` contiguous blocks of samples (whole scenes, in the
+    cache's scene order, but for the blocks' edges) gets the plans of an MLP fitted without it.
+    """
+    n = len(train["history_xy"])
+    plans = np.zeros((n, FUTURE_STEPS, 2))
+    edges = np.linspace(0, n, folds + 1).astype(int)
+    for k in range(folds):
+        held = np.zeros(n, dtype=bool)
+        held[edges[k]:edges[k + 1]] = True
+        if not held.any():  # fewer samples than folds
+            continue
+        model = train_ego_mlp({key: v[~held] for key, v in train.items()}, replace(config, seed=config.seed + 1000 * (k + 1)))
+        plans[held] = predict_ego_mlp(model, {key: v[held] for key, v in train.items()})
+    return as_draft(train_ego_mlp(train, config)), plans

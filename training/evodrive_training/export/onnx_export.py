@@ -23,7 +23,8 @@ from transformers import PreTrainedTokenizerBase, Qwen2_5_VLForConditionalGenera
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.constrained_decoding import max_answer_tokens
-from evodrive_ros.core.conventions import CAMERAS, HISTORY_STEPS
+from evodrive_ros.core.conventions import CAMERAS, FUTURE_STEPS, HISTORY_STEPS
+from evodrive_ros.core.ego_draft import DRAFT_FILE
 from evodrive_ros.core.model_manifest import (
     DECODER_GRAPH,
     MANIFEST_FILE,
@@ -98,7 +99,8 @@ def architecture(model: Qwen2_5_VLForConditionalGeneration) -> Architecture:
 def max_sequence_length(tokenizer: PreTrainedTokenizerBase, spec: ImageSpec, n_images: int, codec: TrajectoryCodec) -> int:
     """Longest prompt (every number at its widest, ``-999.99``) plus the longest possible answer."""
     widest = -999.99
-    user = prompts.student_user_prompt(np.full((HISTORY_STEPS, 2), widest), np.full((HISTORY_STEPS, 4), widest), "FORWARD", codec)
+    user = prompts.student_user_prompt(np.full((HISTORY_STEPS, 2), widest), np.full((HISTORY_STEPS, 4), widest), "FORWARD", codec,
+                                       prior_xy=np.full((FUTURE_STEPS, 2), widest) if codec.shows_draft else None)
     text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_images))
     return len(tokenizer(text)["input_ids"]) + max_answer_tokens(decimals=codec.decimals)
 
@@ -120,8 +122,13 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
     export_vision(model, spec, len(CAMERAS), tmp / GRAPH_FILES[VISION_GRAPH])
     export_decoder(model, tmp / GRAPH_FILES[DECODER_GRAPH])
     tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))
-    codec, frame = codec_of(model), trajectory_frame_of(model)
+    codec, frame = codec_of(model, checkpoint), trajectory_frame_of(model)
+    draft = None
+    if codec.draft is not None:
+        codec.draft.save(tmp / DRAFT_FILE)
+        draft = GraphFile(DRAFT_FILE, sha256_file(tmp / DRAFT_FILE))
     manifest = ModelManifest(
+        draft=draft,
         codec=codec.name,
         prior=codec.prior,
         trajectory_frame=frame.name,

@@ -67,5 +67,5 @@ def load_torch_planner(checkpoint: str | Path, threads: int | None = None) -> Vl
     engine = TorchEngine(model, spec, len(CAMERAS))
     return VlaPlanner(
         engine, tokenizer.backend_tokenizer, spec, CAMERAS, model.config.image_token_id,
-        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec_of(model), trajectory_frame_of(model),
+        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec_of(model, checkpoint), trajectory_frame_of(model),
     )

@@ -11,6 +11,7 @@ preset keeps the paper's ``text`` codec.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,11 +20,13 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
+from evodrive_ros.core.ego_draft import DRAFT_FILE, EgoDraft
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
-from evodrive_ros.core.trajectory_codec import PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
+from evodrive_ros.core.trajectory_codec import EGO_DRAFT, PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
 
+DRAFT_TRAIN_FILE = "ego_draft_train.npz"  # training only: never exported
 PRESETS = ("tiny", "deployable", "qwen2.5-vl-3b-shallow", "qwen2.5-vl-3b")
 DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "deployable": (224, 392), "qwen2.5-vl-3b-shallow": (308, 588), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
 
@@ -139,9 +142,41 @@ def init_number_embeddings(model: Qwen2_5_VLForConditionalGeneration, ids: np.nd
         weight[torch.from_numpy(ids)] = rows
 
 
-def codec_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryCodec:
-    """The trajectory codec a model was built for (the paper's where the config names none)."""
-    return get_codec(getattr(model.config, "evodrive_codec", PAPER_CODEC.name))
+def codec_of(model: Qwen2_5_VLForConditionalGeneration, model_dir: str | Path | None) -> TrajectoryCodec:
+    """The trajectory codec a model was built for (the paper's where the config names none), with
+    the learned ego draft of ``model_dir`` where the codec corrects one."""
+    codec = get_codec(getattr(model.config, "evodrive_codec", PAPER_CODEC.name))
+    if codec.prior != EGO_DRAFT:
+        return codec
+    path = None if model_dir is None else Path(model_dir) / DRAFT_FILE
+    if path is None or not path.is_file():
+        raise ValueError(f"codec {codec.name!r} corrects a learned ego draft, but {model_dir} has no {DRAFT_FILE} "
+                         f"(a fresh model fits one: evodrive train --init tiny --codec {codec.name})")
+    return codec.with_draft(EgoDraft.load(path))
+
+
+def save_ego_draft(model_dir: str | Path, draft: EgoDraft, train_tokens: np.ndarray, train_plans: np.ndarray) -> None:
+    """The draft (``DRAFT_FILE``, shipped with the model) and its out-of-fold plans for the samples
+    it was fitted on (``DRAFT_TRAIN_FILE``, read by every later training on them)."""
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    draft.save(Path(model_dir) / DRAFT_FILE)
+    np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train_tokens, dtype=str), plans=train_plans)
+
+
+def training_drafts(model_dir: str | Path) -> dict[str, np.ndarray]:
+    """Sample token -> out-of-fold draft plan (empty where ``model_dir`` has none)."""
+    path = Path(model_dir) / DRAFT_TRAIN_FILE
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return dict(zip(data["tokens"].tolist(), data["plans"]))
+
+
+def carry_ego_draft(source_dir: str | Path, model_dir: str | Path) -> None:
+    """Copies the draft files of ``source_dir`` (if any) into a model trained from it."""
+    for name in (DRAFT_FILE, DRAFT_TRAIN_FILE):
+        if (Path(source_dir) / name).is_file() and Path(source_dir).resolve() != Path(model_dir).resolve():
+            shutil.copyfile(Path(source_dir) / name, Path(model_dir) / name)
 
 
 def trajectory_frame_of(model: Qwen2_5_VLForConditionalGeneration) -> TrajectoryFrame:

@@ -41,7 +41,7 @@ def number_token_texts() -> list[str]:
 def _template_corpus() -> str:
     """Every fixed string the prompts can contain (numbers are covered by number and digit tokens)."""
     zeros5, zeros6 = np.zeros((5, 2)), np.zeros((6, 2))
-    texts = [prompts.SYSTEM_PROMPT, prompts.REFINE_HINT, prompts.answer_text(zeros6), " ".join(CAMERAS)]
+    texts = [prompts.SYSTEM_PROMPT, prompts.REFINE_HINT, prompts.DRAFT_LINE, prompts.answer_text(zeros6), " ".join(CAMERAS)]
     for command in COMMANDS:
         texts.append(prompts.student_user_prompt(zeros5, np.zeros((5, 4)), command))
         texts.append(prompts.teacher_user_prompt(zeros5, np.zeros((5, 4)), command, np.zeros((6, 4)), RESIDUAL_CODEC, zeros6))

@@ -1,0 +1,128 @@
+"""The learned ego draft (``draft-residual-t2``): numpy runtime = torch fit, out-of-fold plans for
+training, the prompt shows the draft, and a trained model carries it through export to the runtime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from model_fixtures import write_fake_split
+
+from evodrive_ros.core import prompts
+from evodrive_ros.core.conventions import COMMANDS
+from evodrive_ros.core.ego_draft import DRAFT_FILE, EgoDraft
+from evodrive_ros.core.trajectory_codec import DRAFT_RESIDUAL_CODEC, SCALED_RESIDUAL_CODEC, decode_text
+
+
+def _arrays(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Ego samples whose future is a non-linear function of speed and command, plus noise."""
+    rng = np.random.default_rng(seed)
+    speed = rng.uniform(2, 12, n)
+    command = rng.integers(0, 3, n)
+    t = np.arange(1, 7) * 0.5
+    lateral = np.select([command == 1, command == 2], [1.0, -1.0], 0.0)[:, None] * (t**2)[None] * 0.3
+    return {
+        "sample_token": np.array([f"s{i}" for i in range(n)]),
+        "history_xy": np.stack([np.outer(speed, np.arange(-4, 1) * 0.5), np.zeros((n, 5))], axis=-1),
+        "history_valid": np.ones((n, 5), bool),
+        "history_dynamics": np.stack([np.tile(speed[:, None], 5), *np.zeros((3, n, 5))], axis=-1),
+        "command": command.astype(np.uint8),
+        "future_xy": np.stack([np.outer(speed, t), lateral], axis=-1) + rng.normal(0, 0.3, (n, 6, 2)),
+        "future_valid": np.ones((n, 6), bool),
+    }
+
+
+def test_the_numpy_draft_plans_as_the_torch_mlp_and_survives_a_file(tmp_path):
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, predict_ego_mlp, train_ego_mlp
+
+    train, test = _arrays(120, 0), _arrays(20, 1)
+    model = train_ego_mlp(train, EgoMLPConfig(epochs=20, hidden=32))
+    draft = as_draft(model)
+    np.testing.assert_allclose(draft.plans(test), predict_ego_mlp(model, test), atol=1e-4)
+    draft.save(tmp_path / DRAFT_FILE)
+    loaded = EgoDraft.load(tmp_path / DRAFT_FILE)
+    one = loaded.plan(test["history_xy"][3], test["history_valid"][3], test["history_dynamics"][3], COMMANDS[int(test["command"][3])])
+    np.testing.assert_allclose(one, predict_ego_mlp(model, test)[3], atol=1e-4)
+    np.savez(tmp_path / "bad.npz", mean=np.zeros(38), std=np.ones(38), weight_0=np.zeros((38, 5)), bias_0=np.zeros(5))
+    with pytest.raises(ValueError, match="do not chain"):
+        EgoDraft.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="not an ego-draft file"):
+        EgoDraft.load(tmp_path / "missing.npz")
+
+
+def test_out_of_fold_plans_come_from_models_that_did_not_see_the_sample():
+    """On pure-noise targets a fitted MLP memorises its samples; out-of-fold plans cannot."""
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
+
+    rng = np.random.default_rng(3)
+    arrays = {**_arrays(100, 2), "history_dynamics": rng.normal(0, 1, (100, 5, 4)), "future_xy": rng.normal(0, 1, (100, 6, 2))}
+    draft, out_of_fold = fit_ego_draft(arrays, EgoMLPConfig(epochs=200, hidden=64))
+    in_sample = np.abs(draft.plans(arrays) - arrays["future_xy"]).mean()
+    held_out = np.abs(out_of_fold - arrays["future_xy"]).mean()
+    assert in_sample < 0.7 * held_out, (in_sample, held_out)
+
+
+def test_the_draft_codec_corrects_and_shows_the_draft():
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, train_ego_mlp
+
+    arrays = _arrays(40, 4)
+    draft = as_draft(train_ego_mlp(arrays, EgoMLPConfig(epochs=5, hidden=16)))
+    with pytest.raises(ValueError, match="with_draft"):
+        DRAFT_RESIDUAL_CODEC.prior_plan(arrays["history_xy"][0], None, arrays["history_dynamics"][0], "LEFT")
+    with pytest.raises(ValueError, match="not a learned ego draft"):
+        SCALED_RESIDUAL_CODEC.with_draft(draft)
+    codec = DRAFT_RESIDUAL_CODEC.with_draft(draft)
+    history, dynamics = arrays["history_xy"][0], arrays["history_dynamics"][0]
+    prior = codec.prior_plan(history, None, dynamics, "LEFT")
+    np.testing.assert_allclose(prior, draft.plans({**arrays, "command": np.full(40, COMMANDS.index("LEFT"))})[0])
+    future = prior + np.array([[0.02 * i, -0.01 * i] for i in range(1, 7)])
+    np.testing.assert_allclose(codec.decode(codec.encode(future, prior), prior), future, atol=0.05 / 6**2 * 36)
+    user = prompts.student_user_prompt(history, dynamics, "LEFT", codec, with_cameras=False, prior_xy=prior)
+    assert prompts.DRAFT_LINE + codec.format_points(np.stack([-prior[:, 1], prior[:, 0]], axis=1)) in user
+    with pytest.raises(ValueError, match="give prior_xy"):
+        prompts.student_user_prompt(history, dynamics, "LEFT", codec)
+    assert prompts.DRAFT_LINE not in prompts.student_user_prompt(history, dynamics, "LEFT", SCALED_RESIDUAL_CODEC)
+    from evodrive_training.models.tokenizer import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()  # every word of the draft line is a word of the tiny vocabulary
+    assert tokenizer.unk_token_id not in tokenizer(user, add_special_tokens=False)["input_ids"]
+
+
+def test_a_draft_model_trains_exports_and_plans_in_the_runtime(tmp_path, capsys):
+    """``train --codec draft-residual-t2`` fits the draft; the models trained from it carry it; the
+    export ships it under a hash; the runtime plans with it and refuses a folder without it."""
+    from evodrive_ros.cli import main
+    from evodrive_ros.core.model_manifest import MANIFEST_FILE, read_manifest
+    from evodrive_ros.runtime.loader import load_planner
+    from evodrive_training.export.onnx_export import export_model_dir
+    from evodrive_training.models.presets import DRAFT_TRAIN_FILE, training_drafts
+    from exported_tiny import planner_input
+
+    split = write_fake_split(tmp_path, 6)
+    common = ["--samples", str(split), "--image-size", "56", "84", "--batch-size", "2", "--max-steps", "1", "--save-steps", "1"]
+    first, second = tmp_path / "warmup", tmp_path / "sft"
+    assert main(["train", "sft", *common, "--output-dir", str(first), "--codec", "draft-residual-t2", "--text-only"]) == 0
+    assert sorted(training_drafts(first)) == [f"tok{i}" for i in range(6)]
+    assert main(["train", "sft", *common, "--output-dir", str(second), "--init", str(first)]) == 0
+    assert (second / DRAFT_FILE).read_bytes() == (first / DRAFT_FILE).read_bytes() and (second / DRAFT_TRAIN_FILE).is_file()
+    pred = tmp_path / "pred.json"
+    assert main(["predict", "--model", str(second), "--samples", str(split), "--output", str(pred)]) == 0
+    assert all(decode_text(p["predict"]).shape == (6, 2) for p in json.loads(pred.read_text()))
+
+    model_dir = tmp_path / "model"
+    manifest = export_model_dir(second, model_dir)
+    assert manifest.prior == "ego-draft" and manifest.draft.file == DRAFT_FILE and not (model_dir / DRAFT_TRAIN_FILE).exists()
+    result = load_planner(model_dir, backend="onnxruntime").plan(planner_input(0, 56, 84))
+    assert result.ok and result.waypoints.shape == (6, 2)
+    (model_dir / DRAFT_FILE).write_bytes((model_dir / DRAFT_FILE).read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="sha256"):
+        read_manifest(model_dir, verify_hashes=True)
+    data = json.loads((model_dir / MANIFEST_FILE).read_text())
+    del data["draft"]
+    (model_dir / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="no 'draft' file"):
+        read_manifest(model_dir)
+    (second / DRAFT_FILE).unlink()
+    assert main(["predict", "--model", str(second), "--samples", str(split), "--output", str(pred)]) == 2
+    assert f"has no {DRAFT_FILE}" in capsys.readouterr().out
