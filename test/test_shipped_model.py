@@ -17,7 +17,8 @@ MODEL_DIR = REPO / "models" / DEFAULT_MODEL
 def test_default_model_is_shipped_and_found() -> None:
     assert default_model_dir() == MODEL_DIR
     manifest = read_manifest(MODEL_DIR, verify_hashes=True)
-    assert manifest.codec == "ctra-residual-t2" and manifest.prior == "ctra" and len(manifest.cameras) == 6  # the ablation's recipe
+    assert manifest.codec == "draft-residual-t2" and manifest.prior == "ego-draft" and len(manifest.cameras) == 6  # the ablation's recipe
+    assert (MODEL_DIR / manifest.draft.file).is_file()
     assert sum(f.stat().st_size for f in MODEL_DIR.iterdir()) < 20 * 2**20
 
 
