@@ -110,10 +110,14 @@ def prior_plan(inputs: PlannerInput, codec: TrajectoryCodec) -> np.ndarray:
     return codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command)
 
 
-def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput, codec: TrajectoryCodec = PAPER_CODEC) -> np.ndarray:
-    """Token ids [1, L] of the inference prompt, images expanded to their visual tokens."""
-    draft = prior_plan(inputs, codec) if codec.shows_draft else None
-    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command, codec, prior_xy=draft)
+def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput, codec: TrajectoryCodec = PAPER_CODEC,
+               prior_xy: np.ndarray | None = None) -> np.ndarray:
+    """Token ids [1, L] of the inference prompt, images expanded to their visual tokens (``prior_xy``:
+    this frame's ``prior_plan``, where the caller has it; computed here when the prompt shows it)."""
+    if codec.shows_draft and prior_xy is None:
+        prior_xy = prior_plan(inputs, codec)
+    user = prompts.student_user_prompt(inputs.history_xy, inputs.dynamics, inputs.command, codec,
+                                       prior_xy=prior_xy if codec.shows_draft else None)
     text = prompts.inference_prompt(prompts.expand_images(user, [spec.tokens_per_image] * n_cameras))
     return np.array([tokenizer.encode(text).ids], dtype=np.int64)
 
@@ -178,7 +182,8 @@ class VlaPlanner:
                 raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
             pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.image_spec, self._pool.map)
             inputs = self._in_model_frame(inputs)  # from here on, the model's trajectory frame
-            input_ids = prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec)
+            prior = prior_plan(inputs, self.codec)  # once: the prompt shows a learned draft, the answer corrects it
+            input_ids = prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec, prior)
             positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
             lap("preprocess")
             features = self.engine.encode_images(pixel_values)
@@ -198,7 +203,7 @@ class VlaPlanner:
             tokens = greedy_decode(self.grammar, logits, feed)
             lap("decode")
             text = "".join(self._texts[t] for t in tokens)
-            waypoints = self.frame.to_base(self.codec.decode(text, prior_plan(inputs, self.codec)))
+            waypoints = self.frame.to_base(self.codec.decode(text, prior))
         except (ValueError, DecodingError, TrajectoryParseError) as exc:
             timings["total"] = (time.perf_counter() - start) * 1e3
             return PlanResult(waypoints=None, error=f"{type(exc).__name__}: {exc}", timings_ms=timings)

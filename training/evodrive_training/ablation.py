@@ -319,12 +319,9 @@ def fit_draft(ws: Workspace) -> None:
     into the pretrained model (every model trained from it carries it)."""
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_ros.core.ego_draft import EGO_FIELDS
-    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
-    from evodrive_training.models.presets import save_ego_draft
+    from evodrive_training.models.presets import fit_ego_draft_into
 
-    train = load_split(ws.split("train"), EGO_FIELDS).arrays
-    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=ws.plan.ego_mlp_epochs, seed=ws.plan.seed))
-    save_ego_draft(ws.model(PRETRAINED), draft, train["sample_token"], plans)
+    fit_ego_draft_into(ws.model(PRETRAINED), load_split(ws.split("train"), EGO_FIELDS).arrays, ws.plan.ego_mlp_epochs, ws.plan.seed)
 
 
 def train_argv(ws: Workspace, mode: str, key: str, init: Path, epochs: float, batch_size: int) -> list:

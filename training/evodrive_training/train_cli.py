@@ -104,14 +104,16 @@ def run(args: argparse.Namespace) -> int:
 
     from evodrive_ros.core import prompts
     from evodrive_ros.core.driving_samples import load_split, split_trajectory_frame
+    from evodrive_ros.core.ego_draft import EGO_FIELDS
     from evodrive_ros.core.trajectory_codec import EGO_DRAFT, get_codec
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split, with_drafts
     from evodrive_training.distill.student import DistilledStudent
     from evodrive_training.distill.teacher import OracleTeacher
     from evodrive_training.distill.teacher_targets import (CANDIDATE_SETS, WithTeacherTargets, cached_teacher_targets, candidate_set,
                                                           precompute_teacher_targets, targets_identity)
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
-    from evodrive_training.models.presets import BUILT_PRESETS, carry_ego_draft, codec_of, image_spec, load_model, set_trajectory_frame, training_drafts
+    from evodrive_training.models.presets import BUILT_PRESETS, carry_ego_draft, codec_of, fit_ego_draft_into, image_spec, load_model, set_trajectory_frame, training_drafts
     from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer, VisionSnapshots
 
@@ -130,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         fresh = str(args.init) in BUILT_PRESETS
         draft_dir = args.output_dir if fresh else args.init  # a trained model's draft travels with it
         if fresh and get_codec(model.config.evodrive_codec).prior == EGO_DRAFT:
-            fit_draft(split, args.output_dir, args.seed)
+            print(f"evodrive train: fitting the ego draft on {len(split.arrays['sample_token'])} samples (5 folds + all) ...")
+            fit_ego_draft_into(args.output_dir, {name: split.arrays[name] for name in EGO_FIELDS}, EgoMLPConfig.epochs, args.seed)
         codec, spec = codec_of(model, draft_dir), image_spec(model)
     except ValueError as exc:
         print(f"evodrive train {args.mode}: {exc}")
@@ -247,19 +250,6 @@ def run(args: argparse.Namespace) -> int:
         (args.output_dir / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
     _leave_process_group()
     return 0
-
-
-def fit_draft(split, model_dir: Path, seed: int) -> None:
-    """Fits the learned ego draft of a fresh ``draft-residual`` model on the training split (all of
-    it, with out-of-fold plans for its own samples) into ``model_dir``."""
-    from evodrive_ros.core.ego_draft import EGO_FIELDS
-    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
-    from evodrive_training.models.presets import save_ego_draft
-
-    arrays = {name: split.arrays[name] for name in EGO_FIELDS}
-    print(f"evodrive train: fitting the ego draft on {len(arrays['sample_token'])} samples (5 folds + all) ...")
-    draft, plans = fit_ego_draft(arrays, EgoMLPConfig(seed=seed))
-    save_ego_draft(model_dir, draft, arrays["sample_token"], plans)
 
 
 def _leave_process_group() -> None:

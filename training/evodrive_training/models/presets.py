@@ -155,12 +155,16 @@ def codec_of(model: Qwen2_5_VLForConditionalGeneration, model_dir: str | Path | 
     return codec.with_draft(EgoDraft.load(path))
 
 
-def save_ego_draft(model_dir: str | Path, draft: EgoDraft, train_tokens: np.ndarray, train_plans: np.ndarray) -> None:
-    """The draft (``DRAFT_FILE``, shipped with the model) and its out-of-fold plans for the samples
-    it was fitted on (``DRAFT_TRAIN_FILE``, read by every later training on them)."""
+def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epochs: int, seed: int) -> None:
+    """Fits the learned ego draft on ``train`` (the ``EGO_FIELDS`` of a training split) into
+    ``model_dir``: the draft on all of it (``DRAFT_FILE``, shipped with the model) and its
+    out-of-fold plans for those samples (``DRAFT_TRAIN_FILE``, read by every later training on them)."""
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
+
+    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=epochs, seed=seed))
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     draft.save(Path(model_dir) / DRAFT_FILE)
-    np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train_tokens, dtype=str), plans=train_plans)
+    np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train["sample_token"], dtype=str), plans=plans)
 
 
 def training_drafts(model_dir: str | Path) -> dict[str, np.ndarray]:
