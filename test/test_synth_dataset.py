@@ -123,3 +123,13 @@ def test_scenes_are_deterministic_per_seed():
     c = build_scene(config, 4, 0).log
     assert np.array_equal(a.ego, b.ego) and np.array_equal(a.agent_pose, b.agent_pose)
     assert not np.array_equal(a.ego[:, :2], c.ego[:, :2])
+
+
+def test_scenes_rendered_by_several_workers_give_the_same_files(dataroot, tmp_path):
+    """``workers`` only changes who renders a scene: every file, masks included, is byte-identical."""
+    parallel = generate_dataset(tmp_path / "parallel", N_SCENES, SEED, SynthConfig.from_dict(CONFIG), workers=3)
+    files = lambda root: {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}  # noqa: E731
+    serial, other = files(dataroot), files(parallel)
+    assert len(serial) > 4 * N_SCENES * 16 * 6 / 2  # JPEGs and masks of every keyframe
+    assert serial.keys() == other.keys()
+    assert [name for name in serial if serial[name] != other[name]] == []

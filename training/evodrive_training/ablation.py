@@ -241,8 +241,9 @@ def call_cli(module: ModuleType, argv: list[str]) -> None:
 # --- stages -------------------------------------------------------------------------------------
 
 
-def make_world(ws: Workspace, split: str) -> None:
-    """Synthetic nuScenes dataroot and its sample cache (``all`` scenes of that world)."""
+def make_world(ws: Workspace, split: str, workers: int) -> None:
+    """Synthetic nuScenes dataroot and its sample cache (``all`` scenes of that world), ``workers``
+    scenes rendered at once."""
     from evodrive_training.data.cache import build_split
     from evodrive_training.synth import SynthConfig, generate_dataset
 
@@ -252,8 +253,8 @@ def make_world(ws: Workspace, split: str) -> None:
                                     "write_dense_labels": ws.plan.dense_pretraining and split == "train"})
     n_scenes, seed = (ws.plan.train_scenes, ws.plan.train_seed) if split == "train" else (ws.plan.val_scenes, ws.plan.val_seed)
     if not ws.data(split).exists():
-        generate_dataset(ws.data(split), n_scenes, seed, config)
-    build_split(ws.data(split), SYNTH_VERSION, "all", ws.data_root / "samples" / split)
+        generate_dataset(ws.data(split), n_scenes, seed, config, workers=workers)
+    build_split(ws.data(split), SYNTH_VERSION, "all", ws.data_root / "samples" / split, workers=workers)
 
 
 def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None, dense: bool = False):
@@ -665,7 +666,7 @@ def run(args: argparse.Namespace) -> int:
     shared = Workspace(args.out, replace(base, seed=args.seeds[0]))
     shared.load_timings()
     for split in ("train", "val"):
-        shared.stage(f"data {split}", shared.split(split) / "split.json", lambda split=split: make_world(shared, split))
+        shared.stage(f"data {split}", shared.split(split) / "split.json", lambda split=split: make_world(shared, split, args.jobs))
     run_shared(shared)
     workspaces = [Workspace(args.out / f"seed-{seed}", replace(base, seed=seed), shared=args.out) for seed in args.seeds]
     for ws in workspaces:

@@ -1,6 +1,6 @@
 """Procedural synthetic driving world that writes nuScenes-format datasets and rosbag2 recordings.
 
-Public API: ``generate_dataset(out_dir, n_scenes, seed, config=None, bag=False, overwrite=False)``
+Public API: ``generate_dataset(out_dir, n_scenes, seed, config=None, bag=False, overwrite=False, workers=1)``
 returns the dataroot; ``SynthConfig`` (``SynthConfig.from_yaml(path)``) holds every setting;
 ``ConfigError`` is raised for invalid settings. For a closed loop, ``build_world`` gives a
 ``World`` whose ``step(dt, EgoControl(...))`` lets something other than the expert drive.

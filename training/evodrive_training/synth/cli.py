@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed and config give the same data")
     parser.add_argument("--bag", action="store_true", help="also write one rosbag2 (MCAP) per scene under OUT/bags/")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="scenes simulated and rendered at once, in separate processes (default 1; the output is the same)")
     parser.add_argument("--config", type=Path, help="YAML file with further settings (see config/synth.yaml)")
 
 
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         config = SynthConfig.from_yaml(args.config) if args.config else SynthConfig()
         if args.scenes < 1:
             raise ConfigError(f"--scenes: expected a positive integer, got {args.scenes}")
-        root = generate_dataset(args.out, args.scenes, args.seed, config, bag=args.bag, overwrite=args.overwrite)
+        root = generate_dataset(args.out, args.scenes, args.seed, config, bag=args.bag, overwrite=args.overwrite, workers=args.workers)
     except (ConfigError, FileExistsError, ValueError) as exc:
         print(f"evodrive synth: {exc}", file=sys.stderr)
         return 2

@@ -7,9 +7,11 @@ and ``--overwrite`` replaces only a dataset synth wrote.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from evodrive_ros.core.safe_output import output_dir
 from .camera_rig import build_rig
 from .can_bus import write_can_bus
 from .config import SynthConfig
-from .ground import draw_ground, ground_palette, place_buildings
+from .ground import GroundMap, draw_ground, ground_palette, place_buildings
 from .nuscenes_writer import NuScenesWriter
 from .render import Parts, SceneRenderer, building_parts, frame_parts
 from .roads import layout_extent, uniform, unit
@@ -85,21 +87,58 @@ def scene_renderer(config: SynthConfig, seed: int, index: int, world: World) -> 
 
 
 def generate_dataset(out_dir: Path, n_scenes: int, seed: int, config: SynthConfig | None = None,
-                     bag: bool = False, overwrite: bool = False) -> Path:
+                     bag: bool = False, overwrite: bool = False, workers: int = 1) -> Path:
     """Write ``n_scenes`` synthetic scenes as a nuScenes dataroot at ``out_dir`` (returned).
 
     With ``bag``, each scene is also recorded as a rosbag2 (MCAP) under ``out_dir/bags/<scene>/``.
+    ``workers`` > 1 simulates and renders that many scenes at once in forked processes (a scene
+    depends only on (config, seed, index)); the files are written in scene order by this process,
+    so the dataset is byte-identical to a one-worker run.
     """
     config = config or SynthConfig()
     out_dir = Path(out_dir)
     if n_scenes < 1:
         raise ValueError(f"n_scenes: expected at least 1, got {n_scenes}")
+    if workers < 1:
+        raise ValueError(f"workers: expected at least 1, got {workers}")
     with output_dir(out_dir, "evodrive synth", overwrite=overwrite) as partial:
-        _write(partial, n_scenes, seed, config, bag)
+        _write(partial, n_scenes, seed, config, bag, workers)
     return out_dir
 
 
-def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool) -> None:
+@dataclass
+class RenderedFrames:
+    """What a worker hands back for one scene: its log, ground map and, per frame, the six JPEGs
+    (and at keyframes the label buffers the config asks for)."""
+
+    log: SceneLog
+    ground: GroundMap
+    frames: list[tuple[list[bytes], list | None]]
+
+
+def render_scene_frames(config: SynthConfig, seed: int, frame_times: np.ndarray, per_keyframe: int, index: int) -> RenderedFrames:
+    scene = build_scene(config, seed, index)
+    labels = config.write_instance_masks or config.write_dense_labels
+    frames = []
+    for k, t in enumerate(frame_times):
+        keyframe = k % per_keyframe == 0
+        images = scene.frame(t, with_ids=keyframe and config.write_instance_masks, with_dense=keyframe and config.write_dense_labels)
+        frames.append(([scene.renderer.encode(image) for image, _ in images], [b for _, b in images] if keyframe and labels else None))
+    return RenderedFrames(scene.log, scene.renderer.ground, frames)
+
+
+def _rendered_scenes(render, n_scenes: int, workers: int):
+    """``render(index)`` for every scene in order, ``workers`` scenes at a time (a batch at a time,
+    so that at most ``workers`` scenes' frames are held)."""
+    if workers == 1:
+        yield from map(render, range(n_scenes))
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for first in range(0, n_scenes, workers):
+            yield from pool.map(render, range(first, min(first + workers, n_scenes)))
+
+
+def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool, workers: int) -> None:
     rig = build_rig(config.camera.width, config.camera.height)
     writer = NuScenesWriter(root, config.version, seed, rig, config.location)
     (root / "can_bus").mkdir()
@@ -109,37 +148,32 @@ def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool)
     if bag and per_keyframe != int(per_keyframe):
         raise ValueError(f"scene.camera_hz must be a multiple of {KEYFRAME_HZ:g} Hz, got {config.scene.camera_hz}")
     frame_times = np.arange((n_keyframes - 1) * int(per_keyframe) + 1) / (KEYFRAME_HZ * per_keyframe)
+    render = partial(render_scene_frames, config, seed, frame_times, int(per_keyframe))
     with tqdm(total=n_scenes * len(frame_times), unit="frame", desc="synth") as bar:
-        for index, name in enumerate(scene_names(n_scenes)):
-            scene = build_scene(config, seed, index)
+        for index, (name, scene) in enumerate(zip(scene_names(n_scenes), _rendered_scenes(render, n_scenes, workers))):
             start_utime = config.scene.start_utime + index * SCENE_SPACING_US
             date = time.strftime("%Y-%m-%d", time.gmtime(start_utime / 1e6))
             records = writer.begin_scene(name, f"synthetic drive; at intersections: {', '.join(scene.log.layout.maneuvers) or 'none'}",
-                                         scene.renderer.ground, date)
+                                         scene.ground, date)
             bag_writer = _bag_writer(root / "bags" / name, rig, scene.log, start_utime, end_s) if bag else nullcontext()
             with bag_writer as recorder:
-                for k, t in enumerate(frame_times):
-                    keyframe = k % int(per_keyframe) == 0
-                    images = scene.frame(t, with_ids=keyframe and config.write_instance_masks,
-                                         with_dense=keyframe and config.write_dense_labels)
-                    jpegs = [scene.renderer.encode(image) for image, _ in images]
+                for k, (t, (jpegs, buffers)) in enumerate(zip(frame_times, scene.frames)):
                     utime = start_utime + int(round(t * 1e6))
-                    if keyframe:
-                        _add_keyframe(writer, records, scene.log, config, t, utime, jpegs, images)
+                    if k % int(per_keyframe) == 0:
+                        _add_keyframe(writer, records, scene.log, config, t, utime, jpegs, buffers)
                     if recorder is not None:
                         recorder.add_camera_frame(utime, jpegs)
-                    bar.update()
+            bar.update(len(frame_times))
             writer.end_scene(records)
             write_can_bus(root / "can_bus", name, scene.log, start_utime, end_s)
     writer.finish()
 
 
 def _add_keyframe(writer: NuScenesWriter, records, log: SceneLog, config: SynthConfig, t: float, utime: int,
-                  jpegs: list[bytes], images) -> None:
+                  jpegs: list[bytes], buffers: list | None) -> None:
     ego = log.ego_at(t)
     pose, active = log.agents_at(t)
     in_range = np.hypot(pose[:, 0] - ego[0], pose[:, 1] - ego[1]) < config.scene.annotation_range_m
-    buffers = [b for _, b in images] if config.write_instance_masks or config.write_dense_labels else None
     writer.add_keyframe(records, utime, ego, jpegs, buffers, log.agents, pose, active & in_range, log.keyframe_cause(t))
 
 
