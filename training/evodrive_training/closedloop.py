@@ -43,7 +43,7 @@ from tqdm import tqdm
 from evodrive_ros.closedloop import pdm_metrics
 from evodrive_ros.closedloop.controller import ControllerLimits, PlanFollower, TrackingController
 from evodrive_ros.closedloop.route import Route
-from evodrive_ros.core.conventions import CAMERAS, COMMANDS
+from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
 from evodrive_ros.core.plan_validation import plan_error
 from evodrive_ros.core.preprocessing import decode_image
@@ -436,25 +436,23 @@ def collision_events(ego: np.ndarray, agents: np.ndarray, kinds: np.ndarray, ego
 
 
 class EgoMlpPlanner:
-    """The ego-status MLP floor, trained on a cached split (no images)."""
+    """The ego-status MLP floor, trained on a cached split (no images); plans as the runtime's
+    numpy ``EgoDraft``, the network a draft-residual model ships."""
 
     image_spec = None
     model_id = "ego-mlp"
 
     def __init__(self, train_samples: Path, seed: int = 0, epochs: int = 300):
         from evodrive_ros.core.driving_samples import load_split
-        from evodrive_training.baselines.ego_mlp import EgoMLPConfig, train_ego_mlp
+        from evodrive_ros.core.ego_draft import EGO_FIELDS
+        from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, train_ego_mlp
 
-        self.model = train_ego_mlp(load_split(train_samples).arrays, EgoMLPConfig(seed=seed, epochs=epochs))
+        self.draft = as_draft(train_ego_mlp(load_split(train_samples, EGO_FIELDS).arrays, EgoMLPConfig(seed=seed, epochs=epochs)))
 
     def plan(self, inputs: PlannerInput):
         from evodrive_ros.runtime.interface import PlanResult
-        from evodrive_training.baselines.ego_mlp import predict_ego_mlp
 
-        valid = np.ones(len(inputs.history_xy), dtype=bool) if inputs.history_valid is None else inputs.history_valid
-        arrays = {"history_xy": inputs.history_xy[None], "history_dynamics": inputs.dynamics[None], "history_valid": valid[None],
-                  "command": np.array([COMMANDS.index(inputs.command)])}
-        return PlanResult(waypoints=predict_ego_mlp(self.model, arrays)[0])
+        return PlanResult(waypoints=self.draft.plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command))
 
 
 def load(name: str, args: argparse.Namespace) -> Planner | None:
