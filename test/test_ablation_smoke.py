@@ -1,18 +1,12 @@
 """`evodrive ablation --quick --world vision` end to end over two seeds: every method scored under
 both protocols and on the vision-dependent split, mean ± std over the seeds with the per-seed values
-kept, trainings in parallel processes, each seed's students refining its own ego draft, resumable."""
+kept, trainings in parallel processes, resumable."""
 
 import json
 import math
 
-import numpy as np
-
 from evodrive_ros.cli import main
-from evodrive_ros.core.driving_samples import load_split
-from evodrive_ros.core.ego_draft import DRAFT_FILE, EGO_FIELDS, EgoDraft
-from evodrive_training.ablation import CURVE_KEYS, METHODS, PRETRAINED, QUICK_PLAN, SEED_START, SYNTH_VERSION, WARMUP
-from evodrive_training.baselines.ego_mlp import EgoMLPConfig, predict_ego_mlp, train_ego_mlp
-from evodrive_training.models.presets import DRAFT_TRAIN_FILE
+from evodrive_training.ablation import CURVE_KEYS, METHODS, PRETRAINED, WARMUP
 
 
 def _finite(values) -> bool:
@@ -77,16 +71,9 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert (out / "models" / shared / "config.json").is_file()
     warmup = json.loads((out / "models" / WARMUP / "training.json").read_text())
     assert warmup["text_only"] and warmup["init"].endswith(PRETRAINED)
-    for key, start in (("models/teacher", WARMUP), ("seed-0/models/sft", WARMUP), ("seed-1/models/evodrive", SEED_START)):
-        assert json.loads((out / key / "training.json").read_text())["init"].endswith(start)  # every model starts from the warm-up
-    # seed 1's students refine its own ego-MLP row: the warm-up's weights with the draft fitted with seed 1
-    start, warmup_dir = out / "seed-1" / "models" / SEED_START, out / "models" / WARMUP
-    assert (start / "model.safetensors").read_bytes() == (warmup_dir / "model.safetensors").read_bytes()
-    train, val = (load_split(out / "samples" / split / SYNTH_VERSION / "all", EGO_FIELDS).arrays for split in ("train", "val"))
-    ego_mlp = predict_ego_mlp(train_ego_mlp(train, EgoMLPConfig(epochs=QUICK_PLAN.ego_mlp_epochs, seed=1)), val)
-    np.testing.assert_allclose(EgoDraft.load(start / DRAFT_FILE).plans(val), ego_mlp, atol=1e-3)  # numpy vs torch float32
-    assert not np.allclose(EgoDraft.load(warmup_dir / DRAFT_FILE).plans(val), ego_mlp, atol=1e-2)  # the first seed's draft is another network
-    assert (start / DRAFT_TRAIN_FILE).read_bytes() != (warmup_dir / DRAFT_TRAIN_FILE).read_bytes()
+    for key in ("teacher", "seed-0/models/sft", "seed-1/models/evodrive"):  # every trained model starts from the warm-up
+        model = out / key if key.startswith("seed") else out / "models" / key
+        assert json.loads((model / "training.json").read_text())["init"].endswith(WARMUP)
     teacher = [seed["methods"]["teacher"]["stp3"]["L2"] for seed in result["per_seed"]]
     assert teacher[0] == teacher[1] and result["methods"]["teacher"]["stp3"]["L2"]["std"] == [0.0] * 4
     assert (out / "seed-0" / "models" / "evodrive" / "training.json").read_text() != (out / "seed-1" / "models" / "evodrive" / "training.json").read_text()

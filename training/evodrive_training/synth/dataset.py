@@ -91,9 +91,10 @@ def generate_dataset(out_dir: Path, n_scenes: int, seed: int, config: SynthConfi
     """Write ``n_scenes`` synthetic scenes as a nuScenes dataroot at ``out_dir`` (returned).
 
     With ``bag``, each scene is also recorded as a rosbag2 (MCAP) under ``out_dir/bags/<scene>/``.
-    ``workers`` > 1 simulates and renders that many scenes at once in forked processes (a scene
+    ``workers`` > 1 simulates and renders that many scenes at once in worker processes (a scene
     depends only on (config, seed, index)); the files are written in scene order by this process,
-    so the dataset is byte-identical to a one-worker run.
+    so the dataset is the one a single worker writes: images, masks and bags byte for byte, a few CAN
+    bus floats at most in their last bit (a fresh process's BLAS may round differently).
     """
     config = config or SynthConfig()
     out_dir = Path(out_dir)
@@ -133,7 +134,7 @@ def _rendered_scenes(render, n_scenes: int, workers: int):
     if workers == 1:
         yield from map(render, range(n_scenes))
         return
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:  # no fork of a process running threads (torch, tqdm)
         for first in range(0, n_scenes, workers):
             yield from pool.map(render, range(first, min(first + workers, n_scenes)))
 
