@@ -117,12 +117,12 @@ class RenderedFrames:
     frames: list[tuple[list[bytes], list | None]]
 
 
-def render_scene_frames(config: SynthConfig, seed: int, frame_times: np.ndarray, per_keyframe: int, index: int) -> RenderedFrames:
+def render_scene_frames(config: SynthConfig, seed: int, frame_times: np.ndarray, keyframes: np.ndarray, index: int) -> RenderedFrames:
+    """Scene ``index``'s frames at ``frame_times``, label buffers at those flagged in ``keyframes``."""
     scene = build_scene(config, seed, index)
     labels = config.write_instance_masks or config.write_dense_labels
     frames = []
-    for k, t in enumerate(frame_times):
-        keyframe = k % per_keyframe == 0
+    for t, keyframe in zip(frame_times, keyframes):
         images = scene.frame(t, with_ids=keyframe and config.write_instance_masks, with_dense=keyframe and config.write_dense_labels)
         frames.append(([scene.renderer.encode(image) for image, _ in images], [b for _, b in images] if keyframe and labels else None))
     return RenderedFrames(scene.log, scene.renderer.ground, frames)
@@ -149,7 +149,8 @@ def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool,
     if bag and per_keyframe != int(per_keyframe):
         raise ValueError(f"scene.camera_hz must be a multiple of {KEYFRAME_HZ:g} Hz, got {config.scene.camera_hz}")
     frame_times = np.arange((n_keyframes - 1) * int(per_keyframe) + 1) / (KEYFRAME_HZ * per_keyframe)
-    render = partial(render_scene_frames, config, seed, frame_times, int(per_keyframe))
+    keyframes = np.arange(len(frame_times)) % int(per_keyframe) == 0
+    render = partial(render_scene_frames, config, seed, frame_times, keyframes)
     with tqdm(total=n_scenes * len(frame_times), unit="frame", desc="synth") as bar:
         for index, (name, scene) in enumerate(zip(scene_names(n_scenes), _rendered_scenes(render, n_scenes, workers))):
             start_utime = config.scene.start_utime + index * SCENE_SPACING_US
@@ -158,9 +159,9 @@ def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool,
                                          scene.ground, date)
             bag_writer = _bag_writer(root / "bags" / name, rig, scene.log, start_utime, end_s) if bag else nullcontext()
             with bag_writer as recorder:
-                for k, (t, (jpegs, buffers)) in enumerate(zip(frame_times, scene.frames)):
+                for t, keyframe, (jpegs, buffers) in zip(frame_times, keyframes, scene.frames):
                     utime = start_utime + int(round(t * 1e6))
-                    if k % int(per_keyframe) == 0:
+                    if keyframe:
                         _add_keyframe(writer, records, scene.log, config, t, utime, jpegs, buffers)
                     if recorder is not None:
                         recorder.add_camera_frame(utime, jpegs)
