@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 from evodrive_ros.cli import main  # noqa: E402
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult  # noqa: E402
 from evodrive_ros.core.preprocessing import ImageSpec  # noqa: E402
-from evodrive_training.closedloop import Faults, LoopConfig, Scenario, rollout, route_command, score  # noqa: E402
+from evodrive_training.closedloop import Faults, LogFuturePlanner, LoopConfig, Scenario, rollout, route_command, score  # noqa: E402
 
 CONFIG = LoopConfig(scenarios=1, duration_s=6.0)
 
@@ -59,6 +59,17 @@ def test_the_plan_moves_the_car_and_agents_replay_the_expert_run(scenario):
 
     failing = rollout(scenario, Failing(), scenario.reference)  # no plan at all: brake after max_plan_age_s
     assert failing.failed_cycles == failing.cycles == failing.fallback_cycles and np.asarray(failing.ego)[-1, 3] < ego[takeover, 3]
+
+
+def test_the_controller_tracking_the_experts_own_path_drives_as_the_expert(scenario):
+    """The loop's ceiling: with the expert's path as its plan the car scores as the expert, so a
+    planner that fails here fails by its plans."""
+    run = rollout(scenario, LogFuturePlanner(), scenario.reference)
+    result = score(scenario, run, scenario.reference)
+    assert run.failed_cycles == 0 and len(run.plans) == run.cycles
+    assert result["pdms"] == 1.0 and result["dac"] == 1.0 and result["comfort"] == 1.0 and result["route_completion"] > 0.98
+    gap = np.hypot(*(np.asarray(run.ego)[:, :2] - np.asarray(scenario.reference.ego)[:, :2]).T)
+    assert gap.max() < 0.5  # metres from where the expert was at the same time (0.1 measured)
 
 
 def test_reactive_agents_see_the_ego(scenario):

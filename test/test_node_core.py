@@ -11,7 +11,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from evodrive_ros.core.conventions import steering_wheel_angle
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers
-from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.plan_validation import limit_speed, plan_error
 from evodrive_ros.core.skip_reasons import Skip, SkipReason
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb
 from evodrive_ros.ros.image_conversion import ImageDecodeError, message_to_rgb
@@ -171,3 +171,20 @@ def test_implausible_plans_are_rejected(waypoints: np.ndarray, reason: SkipReaso
 
 def test_plausible_plan_passes() -> None:
     assert plan_error(np.stack([np.arange(1, 7) * 2.0, np.zeros(6)], axis=1), current_speed=4.0) is None
+
+
+def test_a_plan_faster_than_the_limit_keeps_its_path_and_slows_to_the_limit() -> None:
+    # 10 m/s accelerating to 20 m/s on a left curve; limit 12 m/s = 6 m per 0.5 s step.
+    s = np.cumsum(np.linspace(5.0, 10.0, 6))
+    plan = np.stack([30 * np.sin(s / 30), 30 * (1 - np.cos(s / 30))], axis=1)
+    slowed = limit_speed(plan, 12.0)
+    steps = np.linalg.norm(np.diff(np.vstack([np.zeros(2), slowed]), axis=0), axis=1)
+    assert np.all(steps <= 6.0 + 1e-9) and steps[-1] > 5.9  # at the limit, not below it
+    assert np.allclose(slowed[0], plan[0])  # the first step (5 m) was within the limit
+    # every slowed waypoint lies on the planned polyline: its distance to the nearest segment is ~0
+    polyline = np.vstack([np.zeros(2), plan])
+    a, b = polyline[:-1], polyline[1:]
+    for p in slowed:
+        t = np.clip(np.einsum("ij,ij->i", p - a, b - a) / np.einsum("ij,ij->i", b - a, b - a), 0, 1)
+        assert np.min(np.linalg.norm(a + t[:, None] * (b - a) - p, axis=1)) < 1e-9
+    assert np.array_equal(limit_speed(plan, 25.0), plan) and np.array_equal(limit_speed(plan, 0.0), plan)

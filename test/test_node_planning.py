@@ -57,6 +57,16 @@ def test_nominal_input_gives_paths_stamped_with_camera_time_in_odom(ros_env: dic
     assert int(result["diagnostics"]["published"]) >= len(paths) - 1
 
 
+def test_a_speed_limit_slows_the_published_plan_along_its_path(ros_env: dict[str, str]) -> None:
+    result = run_scenario(ros_env, "nominal", 3.0, "max_speed_mps:=3.0")  # the car drives 5 m/s, the plan too
+    assert len(result["paths"]) >= 10, result["diagnostics"]
+    assert_all_paths_valid(result)
+    for path in result["paths"]:
+        xy = [complex(*p) for p in path["xy"]]
+        assert max(abs(b - a) for a, b in zip(xy, xy[1:])) <= 1.5 + 1e-6  # 3 m/s x 0.5 s
+        assert abs(xy[5] - xy[0]) == pytest.approx(7.5, abs=0.2)  # at the limit (5 steps), not slower; straight on
+
+
 @pytest.mark.parametrize(
     "scenario, reason, params",
     [

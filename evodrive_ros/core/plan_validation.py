@@ -2,6 +2,7 @@
 
 Constrained decoding already guarantees 6 finite numbers; this guards against plans that parse but
 make no sense for a road vehicle (a first waypoint far from the ego, jumps faster than any car).
+A plausible plan may still be faster than this vehicle may drive: ``limit_speed`` slows it to a limit.
 """
 
 from __future__ import annotations
@@ -28,3 +29,29 @@ def plan_error(waypoints: np.ndarray, current_speed: float) -> SkipReason | None
     if np.any(steps > MAX_SPEED_MPS * STEP_S):
         return SkipReason.PLAN_JUMP
     return None
+
+
+def limit_speed(waypoints: np.ndarray, max_speed_mps: float) -> np.ndarray:
+    """The plan re-timed so that no 0.5 s step covers more than ``max_speed_mps`` · 0.5 s: the same
+    path, driven no faster than the limit (a vehicle's or a road's speed limit, applied after the
+    model as a velocity limiter is after a planner). Waypoints within the limit, or a limit ≤ 0 (none),
+    return the plan as it is.
+
+    Each waypoint moves back along the planned polyline (from the ego at the origin) to the arc
+    length ``min(its own, the previous one's + limit · 0.5 s)``.
+    """
+    pts = np.asarray(waypoints, dtype=np.float64)
+    if max_speed_mps <= 0:
+        return pts
+    polyline = np.vstack([np.zeros(2), pts])
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(polyline, axis=0), axis=1))])
+    allowed = max_speed_mps * STEP_S
+    limited = arc.copy()
+    for i in range(1, len(arc)):
+        limited[i] = min(arc[i], limited[i - 1] + allowed)
+    if np.array_equal(limited, arc):
+        return pts
+    along = np.interp(limited[1:], arc, np.arange(len(arc)))  # fractional polyline index of each new waypoint
+    segment = np.minimum(np.floor(along).astype(int), len(arc) - 2)
+    fraction = (along - segment)[:, None]
+    return polyline[segment] * (1 - fraction) + polyline[segment + 1] * fraction

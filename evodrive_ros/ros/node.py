@@ -7,8 +7,8 @@ still diagnosed. Per cycle: pick the freshest
 synchronised camera set
 (``core.input_sync``), the ego state at its stamp from buffered odometry (``core.ego_state``), and
 hand both to a worker thread that decodes the images, runs the planner and validates the plan
-(``core.plan_validation``). A valid plan is published as a ``nav_msgs/Path`` stamped with the input
-time; anything else skips the cycle and is counted by reason on ``/diagnostics`` — never a crash,
+(``core.plan_validation``). A valid plan, slowed to ``max_speed_mps`` where it is faster, is published
+as a ``nav_msgs/Path`` stamped with the input time; anything else skips the cycle and is counted by reason on ``/diagnostics`` — never a crash,
 never a NaN, never an old plan re-stamped.
 """
 
@@ -44,7 +44,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from evodrive_ros.core.conventions import COMMANDS, STEP_S
 from evodrive_ros.core.ego_state import EgoState, OdometryBuffer, odom_sample
 from evodrive_ros.core.input_sync import CameraBuffers, FrameSet, RateLimiter
-from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.plan_validation import limit_speed, plan_error
 from evodrive_ros.core.skip_reasons import Skip, SkipReason
 from evodrive_ros.ros.image_conversion import ImageDecodeError, message_to_rgb
 from evodrive_ros.ros.planner_params import (
@@ -449,8 +449,9 @@ class PlannerNode(LifecycleNode):
             if invalid:
                 self.stats.skip(invalid)
                 return
+            waypoints = limit_speed(result.waypoints, config["max_speed_mps"])
             anchor_stamp = frame_set.frames[config["anchor_camera"]].msg.header.stamp
-            self._publish_plan(anchor_stamp, ego, result.waypoints, config)
+            self._publish_plan(anchor_stamp, ego, waypoints, config)
             latency_ms = self.get_clock().now().nanoseconds * 1e-6 - frame_set.stamp_s * 1e3
             self.latency_pub.publish(Float64(data=latency_ms))
             with self.stats.lock:

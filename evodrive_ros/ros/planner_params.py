@@ -50,6 +50,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_input_age_s", float, "inputs older than this (vs. the clock) skip the cycle", low=0.01, high=5.0),
     ParamSpec("max_camera_skew_s", float, "largest stamp difference between cameras of one cycle", low=0.0, high=1.0),
     ParamSpec("output_frame", str, "frame of the published path", choices=("odom", "map", "base_link")),
+    ParamSpec("max_speed_mps", float, "speed limit of the published plan: a faster plan is re-timed along its path "
+              "to this speed (0: no limit)", low=0.0, high=45.0),
     ParamSpec("lidar_mount", str, "this vehicle's LIDAR_TOP on base_link as 'x y yaw_deg', for a model trained in the "
               "lidar trajectory frame; empty: the training data's calibration (the model's manifest)"),
 )

@@ -21,8 +21,9 @@ def isolate_dds() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
-def start_planner(model_dir: Path | None, backend: str, planning_rate_hz: float, use_sim_time: bool, log: Path) -> subprocess.Popen:
-    params = [f"backend:={backend}", f"planning_rate_hz:={planning_rate_hz}"]
+def start_planner(model_dir: Path | None, backend: str, planning_rate_hz: float, use_sim_time: bool, log: Path,
+                  max_speed_mps: float = 0.0) -> subprocess.Popen:
+    params = [f"backend:={backend}", f"planning_rate_hz:={planning_rate_hz}", f"max_speed_mps:={float(max_speed_mps)}"]
     if model_dir is not None:
         params.append(f"model_dir:={Path(model_dir).resolve()}")
     if use_sim_time:

@@ -22,11 +22,13 @@ route completion (on-road progress / the expert's), at-fault collisions per km, 
 a CARLA-style driving score (route completion × 0.50 per pedestrian, 0.60 per vehicle, 0.65 per
 static-object collision; off-road progress does not count toward completion).
 
+Two ceilings: ``expert`` (the world's expert drives throughout) and ``log-future`` (the expert's
+path ahead handed to the same controller as a plan, ``LogFuturePlanner``): a planner that fails where
+``log-future`` does not fails by its plans, not by the loop.
+
 ``--robustness`` drives every planner again under each of ``FAULT_PROFILES`` (faults on the sensor
 path, ``Faults``). ``--gif N`` animates the first N scenarios (``closedloop_animation``).
-
-Not yet here (issue 14): ``--through-node`` (plans over DDS from the real node's process) and the
-CARLA client.
+``--through-node`` plans over DDS from the real node's process (``closedloop_node``).
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ from tqdm import tqdm
 from evodrive_ros.closedloop import pdm_metrics
 from evodrive_ros.closedloop.controller import ControllerLimits, PlanFollower, TrackingController
 from evodrive_ros.closedloop.route import Route
-from evodrive_ros.core.conventions import CAMERAS
+from evodrive_ros.core.conventions import CAMERAS, FUTURE_STEPS, STEP_S
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
-from evodrive_ros.core.plan_validation import plan_error
+from evodrive_ros.core.plan_validation import limit_speed, plan_error
 from evodrive_ros.core.preprocessing import decode_image
 from evodrive_ros.core.skip_reasons import SkipReason
 from evodrive_ros.runtime.interface import Planner, PlannerInput
@@ -62,6 +64,7 @@ from evodrive_training.synth.world import (
 FALLBACK_DECEL = 4.0  # m/s^2 once no fresh plan is left
 SCORING_RADIUS_M = 20.0  # agents farther than this from the ego cannot touch it within a step; skipped when scoring
 EXPERT = "expert"
+LOG_FUTURE = "log-future"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class LoopConfig:
     plan_hz: float = 10.0
     reactive: bool = False
     max_plan_age_s: float = 0.5
+    max_speed_mps: float = 0.0  # the node's speed limit on plans (``plan_validation.limit_speed``; 0: none)
     camera_hw: tuple[int, int] = (112, 196)  # rendered size when the planner has no fixed input size
     vision_world: bool = False  # signals, walkers stepping out, braking lead cars (``synth.config.WORLDS``)
 
@@ -302,7 +306,10 @@ class PlanningCycle(Tracker):
                 run.skip(SkipReason.CORRUPT_IMAGE)
                 return None
         state = self.buffer.ego_state(world.time)
-        result = self.planner.plan(PlannerInput.from_ego_state(images, state, route_command(self.scenario, world)))
+        if isinstance(self.planner, LogFuturePlanner):  # privileged: reads the world, not the sensors
+            result = self.planner.plan_from(self.scenario.reference, world)
+        else:
+            result = self.planner.plan(PlannerInput.from_ego_state(images, state, route_command(self.scenario, world)))
         if not result.ok:
             run.skip(SkipReason.PLANNER_REFUSED)
             return None
@@ -310,7 +317,7 @@ class PlanningCycle(Tracker):
         if invalid is not None:
             run.skip(invalid)
             return None
-        return world.time, state.ego_to_odom(result.waypoints)
+        return world.time, state.ego_to_odom(limit_speed(result.waypoints, self.scenario.config.max_speed_mps))
 
 
 class NodeCycle(Tracker):
@@ -455,14 +462,41 @@ class EgoMlpPlanner:
         return PlanResult(waypoints=self.draft.plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command))
 
 
-def load(name: str, args: argparse.Namespace) -> Planner | None:
-    """A planner by name: ``expert`` (None: the world drives), ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a
+class LogFuturePlanner:
+    """The expert's own path as the plan (nuPlan's log-future planner): where the expert's run was
+    0.5 … 3 s after its point nearest to the car, in the car's frame. It reads the world, so it is
+    no planner a car could run: it is the ceiling of what the loop's controller lets a planner
+    score, which tells a planner's failure from the loop's."""
+
+    image_spec = None
+    model_id = LOG_FUTURE
+
+    def plan_from(self, reference: Rollout, world: World):
+        from evodrive_ros.runtime.interface import PlanResult
+
+        ego = np.asarray(reference.ego)
+        here = np.array([world.ego.x, world.ego.y])
+        nearest = int(np.argmin(np.hypot(*(ego[:, :2] - here).T)))
+        dt = reference.times[1] - reference.times[0]
+        index = nearest + int(round(STEP_S / dt)) * np.arange(1, FUTURE_STEPS + 1)
+        last = ego[-1]  # past the end of the expert's run: on at its last speed and heading
+        beyond = np.maximum(index - (len(ego) - 1), 0)[:, None] * dt * last[3] * np.array([np.cos(last[2]), np.sin(last[2])])
+        ahead = ego[np.minimum(index, len(ego) - 1), :2] + beyond - here
+        c, s = np.cos(world.ego.yaw), np.sin(world.ego.yaw)
+        return PlanResult(waypoints=np.stack([c * ahead[:, 0] + s * ahead[:, 1], -s * ahead[:, 0] + c * ahead[:, 1]], axis=1))
+
+
+def load(name: str, args: argparse.Namespace) -> Planner | LogFuturePlanner | None:
+    """A planner by name: ``expert`` (None: the world drives), ``log-future`` (the expert's path, tracked),
+    ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a
     model directory (in this process, or with ``--through-node`` the node process)."""
     from evodrive_ros.core.kinematic_prediction import KINEMATIC_MODELS
     from evodrive_ros.runtime.kinematic import KinematicPlanner
 
     if name == EXPERT:
         return None
+    if name == LOG_FUTURE:
+        return LogFuturePlanner()
     if name in KINEMATIC_MODELS:
         return KinematicPlanner(name)
     if name == "ego-mlp":
@@ -470,7 +504,7 @@ def load(name: str, args: argparse.Namespace) -> Planner | None:
             raise SystemExit("evodrive closedloop: ego-mlp needs --train-samples (a cached split to fit it on)")
         return EgoMlpPlanner(args.train_samples)  # seed 0, as in the ablation's first seed
     if args.through_node:
-        return NodeLink(Path(name), args.backend, args.out / "node" / f"{Path(name).name}.log", args.lockstep)
+        return NodeLink(Path(name), args.backend, args.out / "node" / f"{Path(name).name}.log", args.lockstep, args.max_speed)
     from evodrive_ros.runtime.loader import load_planner
 
     return load_planner(name, args.backend, threads=args.threads)
@@ -480,7 +514,7 @@ def load(name: str, args: argparse.Namespace) -> Planner | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("planners", nargs="+", help="model directories and/or baselines: expert, cv, ca, ctrv, ctra, ego-mlp")
+    parser.add_argument("planners", nargs="+", help="model directories and/or baselines: expert, log-future (the expert's path, tracked), cv, ca, ctrv, ctra, ego-mlp")
     parser.add_argument("--scenarios", type=int, default=LoopConfig.scenarios, help=f"scenarios (default {LoopConfig.scenarios})")
     parser.add_argument("--seed", type=int, default=LoopConfig.seed, help=f"synthetic world seed of the scenario set (default {LoopConfig.seed})")
     parser.add_argument("--duration-s", type=float, default=LoopConfig.duration_s, help="scenario length, take-over included")
@@ -494,6 +528,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lockstep", action="store_true",
                         help="with --through-node: the world waits for each plan on /clock (default: real time, the node's latency acts)")
     parser.add_argument("--train-samples", type=Path, help="cached split the ego-mlp baseline is fitted on")
+    parser.add_argument("--max-speed", type=float, default=LoopConfig.max_speed_mps, metavar="M/S",
+                        help="the node's max_speed_mps: plans faster than this are slowed to it along their path (default 0: no limit)")
     parser.add_argument("--backend", default="onnxruntime", help="runtime backend for model directories (default onnxruntime)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--out", type=Path, default=Path("out/closedloop"), help="where closedloop.json/.md go (default out/closedloop)")
@@ -507,7 +543,7 @@ METRICS = ("pdms", "nc", "dac", "ttc", "comfort", "ep", "route_completion", "dri
 
 def run(args: argparse.Namespace) -> int:
     config = LoopConfig(scenarios=args.scenarios, seed=args.seed, duration_s=args.duration_s, reactive=args.reactive,
-                        vision_world=args.vision_world)
+                        vision_world=args.vision_world, max_speed_mps=args.max_speed)
     if args.through_node:
         models = [name for name in args.planners if Path(name).is_dir()]
         if len(models) != 1 or args.robustness:

@@ -57,7 +57,7 @@ def ros_time(t_s: float):
 class NodeLink:
     """The node process and this process's DDS endpoints to it."""
 
-    def __init__(self, model_dir: Path, backend: str, log: Path, lockstep: bool):
+    def __init__(self, model_dir: Path, backend: str, log: Path, lockstep: bool, max_speed_mps: float = 0.0):
         import rclpy
         from nav_msgs.msg import Odometry, Path as PathMsg
         from rclpy.executors import SingleThreadedExecutor
@@ -73,7 +73,7 @@ class NodeLink:
         params = load_params_file(default_params_file())
         topics = dict(zip(params["camera_names"], params["camera_topics"]))
         isolate_dds()
-        self.process = start_planner(model_dir, backend, 50.0 if lockstep else params["planning_rate_hz"], lockstep, log)
+        self.process = start_planner(model_dir, backend, 50.0 if lockstep else params["planning_rate_hz"], lockstep, log, max_speed_mps)
         rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("evodrive_closedloop")
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -129,14 +130,20 @@ def render_scene_frames(config: SynthConfig, seed: int, frame_times: np.ndarray,
 
 
 def _rendered_scenes(render, n_scenes: int, workers: int):
-    """``render(index)`` for every scene in order, ``workers`` scenes at a time (a batch at a time,
-    so that at most ``workers`` scenes' frames are held)."""
+    """``render(index)`` for every scene in order, ``workers`` scenes at a time. The workers run
+    ahead of the caller, who writes the files, by at most ``2 * workers`` scenes: they never wait
+    for the writing (as they did when handed one batch at a time), and the frames held stay bounded."""
     if workers == 1:
         yield from map(render, range(n_scenes))
         return
     with multiprocessing.get_context("spawn").Pool(workers) as pool:  # no fork of a process running threads (torch, tqdm)
-        for first in range(0, n_scenes, workers):
-            yield from pool.map(render, range(first, min(first + workers, n_scenes)))
+        pending: deque = deque()
+        for index in range(n_scenes):
+            pending.append(pool.apply_async(render, (index,)))
+            if len(pending) == 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def _write(root: Path, n_scenes: int, seed: int, config: SynthConfig, bag: bool, workers: int) -> None:

@@ -136,6 +136,9 @@ class SceneRenderer:
                  camera_config: CameraConfig, sky_rgb, horizon_rgb, brightness: float, sun: np.ndarray):
         self.rig, self.ground, self.buildings = rig, ground, buildings
         self.texture = ground.colour_texture(palette_bgr)
+        # Once per scene, not per camera image: a 3x3 LAPACK inverse costs ~3 us alone but ms when
+        # OpenBLAS's threads contend with a training beside it (measured).
+        self.world_from_texture = np.linalg.inv(ground.texture_from_world)
         self.border = tuple(int(c) for c in palette_bgr[0])
         self.horizon_bgr = np.clip(np.array(horizon_rgb[::-1], dtype=float) * brightness, 0, 255)
         sky_bgr = np.clip(np.array(sky_rgb[::-1], dtype=float) * brightness, 0, 255)
@@ -185,7 +188,7 @@ class SceneRenderer:
         image[:horizon] = self.sky[k]
         plane = np.array([[1.0, 0.0, -origin[0]], [0.0, 1.0, -origin[1]], [0.0, 0.0, -origin[2]]])
         band_from_image = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -horizon], [0.0, 0.0, 1.0]])
-        homography = band_from_image @ cam.intrinsic @ rotation.T @ plane @ np.linalg.inv(self.ground.texture_from_world)
+        homography = band_from_image @ cam.intrinsic @ rotation.T @ plane @ self.world_from_texture
         cv2.warpPerspective(self.texture, homography, (cam.width, cam.height - horizon), dst=image[horizon:],
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=self.border)
         if len(fog_weight):
