@@ -7,9 +7,9 @@ still diagnosed. Per cycle: pick the freshest
 synchronised camera set
 (``core.input_sync``), the ego state at its stamp from buffered odometry (``core.ego_state``), and
 hand both to a worker thread that decodes the images, runs the planner and validates the plan
-(``core.plan_validation``). A valid plan, slowed to ``max_speed_mps`` where it is faster, is published
-as a ``nav_msgs/Path`` stamped with the input time; anything else skips the cycle and is counted by reason on ``/diagnostics`` — never a crash,
-never a NaN, never an old plan re-stamped.
+(``core.plan_validation``). A valid plan, slowed to ``max_speed_mps`` where it is faster, is
+published as a ``nav_msgs/Path`` stamped with the input time; anything else skips the cycle and is
+counted by reason on ``/diagnostics`` — never a crash, never a NaN, never an old plan re-stamped.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ def isolate_dds() -> None:
 
 def start_planner(model_dir: Path | None, backend: str, planning_rate_hz: float, use_sim_time: bool, log: Path,
                   max_speed_mps: float = 0.0) -> subprocess.Popen:
-    params = [f"backend:={backend}", f"planning_rate_hz:={planning_rate_hz}", f"max_speed_mps:={float(max_speed_mps)}"]
+    params = [f"backend:={backend}", f"planning_rate_hz:={planning_rate_hz}"]
+    if max_speed_mps > 0:  # else the parameter file's limit holds
+        params.append(f"max_speed_mps:={float(max_speed_mps)}")
     if model_dir is not None:
         params.append(f"model_dir:={Path(model_dir).resolve()}")
     if use_sim_time:

@@ -487,9 +487,9 @@ class LogFuturePlanner:
 
 
 def load(name: str, args: argparse.Namespace) -> Planner | LogFuturePlanner | None:
-    """A planner by name: ``expert`` (None: the world drives), ``log-future`` (the expert's path, tracked),
-    ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a
-    model directory (in this process, or with ``--through-node`` the node process)."""
+    """A planner by name: ``expert`` (None: the world drives), ``log-future`` (the expert's path,
+    tracked), ``cv``/``ctra``/… kinematic, ``ego-mlp``, or a model directory (in this process, or
+    with ``--through-node`` the node process)."""
     from evodrive_ros.core.kinematic_prediction import KINEMATIC_MODELS
     from evodrive_ros.runtime.kinematic import KinematicPlanner
 
