@@ -51,7 +51,4 @@ def limit_speed(waypoints: np.ndarray, max_speed_mps: float) -> np.ndarray:
         limited[i] = min(arc[i], limited[i - 1] + allowed)
     if np.array_equal(limited, arc):
         return pts
-    along = np.interp(limited[1:], arc, np.arange(len(arc)))  # fractional polyline index of each new waypoint
-    segment = np.minimum(np.floor(along).astype(int), len(arc) - 2)
-    fraction = (along - segment)[:, None]
-    return polyline[segment] * (1 - fraction) + polyline[segment + 1] * fraction
+    return np.stack([np.interp(limited[1:], arc, polyline[:, axis]) for axis in (0, 1)], axis=1)

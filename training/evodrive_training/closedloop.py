@@ -47,6 +47,7 @@ from evodrive_ros.closedloop.controller import ControllerLimits, PlanFollower, T
 from evodrive_ros.closedloop.route import Route
 from evodrive_ros.core.conventions import CAMERAS, FUTURE_STEPS, STEP_S
 from evodrive_ros.core.ego_state import OdometryBuffer, OdomSample
+from evodrive_ros.core.frames import world_to_ego_xy
 from evodrive_ros.core.plan_validation import limit_speed, plan_error
 from evodrive_ros.core.preprocessing import decode_image
 from evodrive_ros.core.skip_reasons import SkipReason
@@ -481,9 +482,8 @@ class LogFuturePlanner:
         index = nearest + int(round(STEP_S / dt)) * np.arange(1, FUTURE_STEPS + 1)
         last = ego[-1]  # past the end of the expert's run: on at its last speed and heading
         beyond = np.maximum(index - (len(ego) - 1), 0)[:, None] * dt * last[3] * np.array([np.cos(last[2]), np.sin(last[2])])
-        ahead = ego[np.minimum(index, len(ego) - 1), :2] + beyond - here
-        c, s = np.cos(world.ego.yaw), np.sin(world.ego.yaw)
-        return PlanResult(waypoints=np.stack([c * ahead[:, 0] + s * ahead[:, 1], -s * ahead[:, 0] + c * ahead[:, 1]], axis=1))
+        ahead = ego[np.minimum(index, len(ego) - 1), :2] + beyond
+        return PlanResult(waypoints=world_to_ego_xy(ahead, here, world.ego.yaw))
 
 
 def load(name: str, args: argparse.Namespace) -> Planner | LogFuturePlanner | None:
