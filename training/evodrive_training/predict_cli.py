@@ -109,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_ros.core.trajectory_codec import TrajectoryParseError, encode_text
     from evodrive_ros.runtime.pipeline import token_texts
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
+    from evodrive_training.models.fast_vision import speed_up_vision
     from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_pretrained(args.model)
+    speed_up_vision(model.model.visual)
     model.to(device).eval()
     try:
         spec, codec = image_spec(model), codec_of(model, args.model)

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_training.distill.teacher import OracleTeacher
     from evodrive_training.distill.teacher_targets import (CANDIDATE_SETS, WithTeacherTargets, cached_teacher_targets, candidate_set,
                                                           precompute_teacher_targets, targets_identity)
+    from evodrive_training.models.fast_vision import speed_up_vision
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
     from evodrive_training.models.presets import BUILT_PRESETS, carry_ego_draft, codec_of, fit_ego_draft_into, image_spec, load_model, set_trajectory_frame, training_drafts
     from evodrive_training.models.tokenizer import number_tokens
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     dataroot = args.dataroot or Path(split.index["dataroot"])
     try:
         model, tokenizer = load_model(args.init, tuple(args.image_size) if args.image_size else None, args.seed, dtype, args.codec)
+        speed_up_vision(model.model.visual)
         set_trajectory_frame(model, split_trajectory_frame(split.index))
         fresh = str(args.init) in BUILT_PRESETS
         draft_dir = args.output_dir if fresh else args.init  # a trained model's draft travels with it
@@ -185,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
                 print("evodrive train student: --teacher is required (or disable trajectory KD with --set use_logit_kd=false --set use_hidden_kd=false)")
                 return 2
             teacher, _ = load_model(str(args.teacher), dtype=dtype)
+            speed_up_vision(teacher.model.visual)
         per_step = config.uses_teacher and args.per_step_teacher
         if per_step and args.teacher_targets is not None:
             print("evodrive train student: --teacher-targets and --per-step-teacher exclude each other")

@@ -30,6 +30,7 @@ from torch import nn
 from evodrive_ros.core.driving_samples import unpack_occupancy
 from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
 from evodrive_training.models.forward import vision_tokens_of
+from evodrive_training.models.fast_vision import speed_up_vision
 from evodrive_training.synth.nuscenes_writer import DENSE_DIRS, dense_path
 from evodrive_training.synth.render import DENSE_LABELS
 
@@ -173,7 +174,7 @@ def train_occupancy(
     ``DenseHead`` and its class weights, adding the per-token class and depth loss (batches from a
     ``PerceptionDataset`` with ``dense``).
     """
-    visual.requires_grad_(True).train()
+    speed_up_vision(visual).requires_grad_(True).train()
     extra = [] if dense is None else list(dense[0].parameters())
     optimizer = torch.optim.AdamW([*head.parameters(), *visual.parameters(), *extra], lr=lr, weight_decay=0.0)
     pos_weight = None if positive_rate is None else positive_weight(positive_rate)
@@ -193,7 +194,7 @@ def train_occupancy(
 @torch.no_grad()
 def encode_views(visual: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen-encoder tokens [N, N_v, D] and occupancy targets [N, cells, cells] of every batch."""
-    visual.eval()
+    speed_up_vision(visual).eval()
     tokens, targets = [], []
     for batch in batches:
         tokens.append(sample_tokens(visual, batch).float())
