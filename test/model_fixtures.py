@@ -78,6 +78,8 @@ def write_fake_split(root: Path, n: int = 2, seed: int = 0) -> Path:
         "teacher_front_paths": np.array([s.teacher_front_paths for s in samples]),
         "teacher_front_padded": np.zeros((n, 3), bool),
         "occupancy_bits": np.zeros((n, 6, 5000), np.uint8),
+        "drivable_bits": np.zeros((n, 5000), np.uint8),
+        "drivable_known": np.zeros(n, bool),
         "cause": np.full(n, 255, np.uint8),
     }
     assert set(arrays) == set(SAMPLE_FIELDS)

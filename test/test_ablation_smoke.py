@@ -15,12 +15,14 @@ def _finite(values) -> bool:
 
 def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     out, reports = tmp_path / "work", tmp_path / "reports"
-    argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2"]
+    argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2",
+            "--road-pretraining"]
     assert main(argv) == 0
 
     result = json.loads((reports / "ablation_vision.json").read_text())
     split = result["config"]["vision_split"]
     assert result["config"]["world"] == "vision" and split["n_samples"] == sum(split["causes"].values())
+    assert result["config"]["road_pretraining"]  # the quick plan pretrains on the map mask too
     assert set(result["methods"]) == {m.key for m in METHODS} and result["config"]["seeds"] == [0, 1]
     for method in METHODS:
         entry = result["methods"][method.key]

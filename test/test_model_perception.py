@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 import numpy as np
 import torch
 from model_fixtures import fake_samples, tiny_pair
@@ -145,3 +147,30 @@ def test_dense_pretraining_fits_the_token_labels(tmp_path):
     model.model.visual.eval()
     after = dense_loss(dense[0], sample_tokens(model.model.visual, batch).float(), batch, dense[1]).item()
     assert after < 0.5 * before
+
+
+def test_road_target_is_the_drivable_share_ahead():
+    from evodrive_training.models.perception import coarse_drivable
+
+    grid = np.zeros((200, 200), bool)
+    grid[100:180, 95:105] = True  # a 5 m-wide strip straight ahead, 40 m long (y in [-2.5, 2.5))
+    grid[:100] = True  # behind the car: outside the target
+    road = coarse_drivable(pack_occupancy(grid), cells=16)
+    assert road.shape == (16, 16) and np.allclose(road[:, 7:9], 1.0) and road.sum() == 16 * 2
+    with pytest.raises(ValueError):
+        coarse_drivable(pack_occupancy(grid), cells=12)
+
+
+def test_road_pretraining_fits_the_drivable_area(tmp_path):
+    from evodrive_training.models.perception import sample_tokens
+
+    model, _ = tiny_pair()
+    batch = _data(tmp_path, model)
+    batch["road"] = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    n_tokens = batch["pixel_values"].shape[0] // 4 // 2
+    road = OccupancyProbe(n_tokens, model.config.text_config.hidden_size, 2)
+    bce = lambda: torch.nn.functional.binary_cross_entropy_with_logits(road(sample_tokens(model.model.visual, batch).float()), batch["road"]).item()  # noqa: E731
+    before = bce()
+    train_occupancy(model.model.visual, OccupancyProbe(n_tokens, model.config.text_config.hidden_size, 4), [batch] * 30, lr=3e-3, road=road)
+    model.model.visual.eval()
+    assert bce() < 0.3 * before

@@ -8,7 +8,7 @@ from evodrive_ros.core.conventions import COMMANDS
 from evodrive_ros.core.driving_samples import SOURCE_CAN, SOURCE_KINEMATIC, unpack_occupancy
 from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.samples import build_scene_samples
-from evodrive_training.data.scene_source import SceneSource
+from evodrive_training.data.scene_source import MapWindow, SceneSource
 
 N = 8
 
@@ -84,6 +84,24 @@ def test_occupancy_places_the_box_in_the_ego_frame():
     assert grids.sum(axis=(1, 2)).tolist() == [32] * 6
     last = unpack_occupancy(s["occupancy_bits"][N - 1])
     assert not last.any()  # no future keyframes -> empty
+
+
+def test_drivable_grid_follows_the_ego_frame():
+    """A 10 m-wide road along world +y (the ego's heading) in a 1 m map: in the ego frame it runs
+    along x (rows), 10 m across in y (columns); no map gives an empty, unknown grid."""
+    transform = np.array([[1.0, 0, 0, 100], [0, -1.0, 0, 200], [0, 0, 1, 0], [0, 0, 0, 1]])  # pixel = (x + 100, 200 - y)
+    mask = np.zeros((400, 200), bool)
+    mask[:, 95:105] = True  # world x in [-5, 5)
+    source = _source()
+    source.map_window = MapWindow(on_mask=mask, row0=0, col0=0, transform=transform)
+    s = build_scene_samples(source)
+    grid = unpack_occupancy(s["drivable_bits"][3])
+    assert s["drivable_known"].all()
+    road_columns = np.flatnonzero(grid[100])  # y (left +) = -world x: cells whose centre rounds into [-5, 5)
+    assert grid[:, road_columns].all() and len(road_columns) == 20 and abs(road_columns.mean() - 99.5) <= 1
+    assert grid.sum() == 200 * len(road_columns)
+    empty = build_scene_samples(_source())
+    assert not empty["drivable_known"].any() and not empty["drivable_bits"].any()
 
 
 def test_small_box_between_cell_centres_is_kept():

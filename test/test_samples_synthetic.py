@@ -140,6 +140,31 @@ def _evaluate(split_dir, pred, tmp_path):
     return json.loads(out.read_text())
 
 
+def test_drivable_grid_is_the_devkits_map_mask_in_the_ego_frame(dataset, cached):
+    """Each cell of the cached grid equals ``MapMask.is_on_mask`` at the cell centre, taken to the
+    world with the keyframe's ego pose (nuscenes-devkit read independently here)."""
+    from nuscenes.nuscenes import NuScenes
+
+    from evodrive_ros.core.driving_samples import unpack_occupancy
+    from evodrive_ros.core.frames import quaternion_yaw, rotation_2d
+    from evodrive_ros.core.openloop_metrics import cell_centres
+
+    dataroot, version, root = dataset
+    nusc = NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    split = load_split(root / "cache" / version / "all", ("sample_token", "drivable_bits", "drivable_known"))
+    assert split.arrays["drivable_known"].all()
+    cells = np.stack(np.meshgrid(cell_centres(), cell_centres(), indexing="ij"), axis=-1).reshape(-1, 2)
+    for k in (0, len(split) // 2, len(split) - 1):
+        sample = nusc.get("sample", str(split.arrays["sample_token"][k]))
+        pose = nusc.get("ego_pose", nusc.get("sample_data", sample["data"]["CAM_FRONT"])["ego_pose_token"])
+        world = np.asarray(pose["translation"][:2]) + cells @ rotation_2d(quaternion_yaw(pose["rotation"])).T
+        mask = nusc.get("map", nusc.get("log", nusc.get("scene", sample["scene_token"])["log_token"])["map_token"])["mask"]
+        want = mask.is_on_mask(world[:, 0], world[:, 1]).reshape(200, 200)
+        grid = unpack_occupancy(split.arrays["drivable_bits"][k])
+        assert np.array_equal(grid, want)
+        assert grid[100, 100] and 0.02 < grid.mean() < 0.98  # the ego's own cell is road; not all road
+
+
 def test_gt_trajectory_scores_zero(cached, tmp_path):
     split = load_split(cached.split_dir, ("sample_token", "future_xy"))
     pred = tmp_path / "gt.json"

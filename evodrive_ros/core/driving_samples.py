@@ -41,6 +41,10 @@ teacher_front_padded        (N, 3) bool      True: past the scene end, repeats t
 occupancy_bits              (N, F, 5000) u8  ``np.packbits`` of each (200, 200) bool BEV grid of the other
                                              vehicles' and pedestrians' boxes at that future step; rows
                                              along x, columns along y, cell i covers [-50 + 0.5 i, ...)
+drivable_bits               (N, 5000) u8     ``np.packbits`` of the (200, 200) bool BEV grid, as occupancy_bits,
+                                             of the drivable surface now: the dataroot's map mask (the
+                                             devkit's ``MapMask``, nuScenes' semantic prior) at each cell centre
+drivable_known              (N,) bool        False: the dataroot has no map for the scene (the grid is empty)
 cause                       (N,) u8          why the next 3 s depart from steady driving
                                              (``keyframe_causes.CAUSES`` index; 255: not labelled)
 ==========================  ===============  ==========================================================
@@ -86,6 +90,8 @@ SAMPLE_FIELDS: tuple[str, ...] = (
     "teacher_front_paths",
     "teacher_front_padded",
     "occupancy_bits",
+    "drivable_bits",
+    "drivable_known",
     "cause",
 )
 SCENE_SCALARS: tuple[str, ...] = ("format_version", "scene_token", "scene_name", "cache_key")

@@ -83,6 +83,9 @@ class Plan:
     # Perception pretraining also on the renderer's per-pixel classes and object depth (per visual
     # token), not only on the BEV occupancy grid (``models.perception``; issue 15).
     dense_pretraining: bool = False
+    # Perception pretraining also on the drivable area ahead (the sample cache's map-mask grid,
+    # ``models.perception.coarse_drivable``): what an ego-only planner cannot know (issue 15).
+    road_pretraining: bool = False
     # >0: the students of ``CURVE_KEYS`` save their vision encoder at the start and at this many
     # evenly spaced steps, and each is probed: perception over training (the paper's degradation figure).
     probe_curve_points: int = 0
@@ -261,17 +264,20 @@ def make_world(ws: Workspace, split: str, workers: int) -> None:
     build_split(ws.data(split), SYNTH_VERSION, "all", ws.data_root / "samples" / split, workers=workers)
 
 
-def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None, dense: bool = False):
-    """Six cameras -> coarse occupancy at +0.5 s (and with ``dense`` the per-token labels), as a
-    DataLoader over (a seeded random subset of) a cached split."""
+def perception_batches(ws: Workspace, split: str, spec, batch_size: int, shuffle: bool, limit: int | None = None, dense: bool = False,
+                       road: bool = False):
+    """Six cameras -> coarse occupancy at +0.5 s (with ``dense`` the per-token labels, with ``road``
+    the drivable area ahead), as a DataLoader over (a seeded random subset of) a cached split."""
     import torch
 
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_training.models.perception import PerceptionDataset, collate_views
 
-    arrays = load_split(ws.split(split), fields=("camera_paths", "occupancy_bits")).arrays
+    arrays = load_split(ws.split(split), fields=("camera_paths", "occupancy_bits", *(("drivable_bits", "drivable_known") if road else ()))).arrays
+    if road and not arrays["drivable_known"].all():
+        raise ValueError(f"{ws.split(split)}: samples without a map mask; road pretraining needs the drivable area of every sample")
     dataset = PerceptionDataset([tuple(p) for p in arrays["camera_paths"]], arrays["occupancy_bits"], ws.data(split), spec, ws.plan.probe_cells,
-                                dense=dense)
+                                dense=dense, drivable_bits=arrays["drivable_bits"] if road else None)
     generator = torch.Generator().manual_seed(ws.plan.seed)
     if limit is not None and limit < len(dataset):
         dataset = torch.utils.data.Subset(dataset, torch.randperm(len(dataset), generator=generator)[:limit].tolist())
@@ -304,14 +310,16 @@ def pretrain_perception(ws: Workspace) -> None:
 
     model, tokenizer = build_tiny(ws.plan.camera_hw, seed=ws.plan.seed, codec=get_codec(ws.plan.codec))
     torch.manual_seed(ws.plan.seed)
-    loader = perception_batches(ws, "train", image_spec(model), ws.plan.pretrain_batch, shuffle=True, dense=ws.plan.dense_pretraining)
+    loader = perception_batches(ws, "train", image_spec(model), ws.plan.pretrain_batch, shuffle=True, dense=ws.plan.dense_pretraining,
+                                road=ws.plan.road_pretraining)
     positive_rate = float(np.mean([coarse_occupancy(bits, ws.plan.probe_cells).mean() for bits in loader.dataset.occupancy_bits]))
     dense = None
     if ws.plan.dense_pretraining:  # class weights from the label shares of 200 samples
         shares = [loader.dataset[i]["shares"].numpy() for i in np.linspace(0, len(loader.dataset) - 1, 200).astype(int)]
         dense = (DenseHead(model.config.text_config.hidden_size), class_weights(np.concatenate(shares)))
+    road = occupancy_probe(ws, model) if ws.plan.road_pretraining else None
     losses = train_occupancy(model.model.visual, occupancy_probe(ws, model), epochs_of(loader, ws.plan.pretrain_epochs, "pretrain encoder"),
-                             positive_rate=positive_rate, dense=dense)
+                             positive_rate=positive_rate, dense=dense, road=road)
     print(f"[ablation] occupancy BCE {losses[0]:.3f} -> {losses[-1]:.3f}")
     if get_codec(ws.plan.codec).prior == EGO_DRAFT:
         fit_draft(ws)
@@ -600,6 +608,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", choices=sorted(WORLDS), default="default",
                         help="synthetic world: default, or vision (signals, walkers stepping out, braking lead cars; adds the "
                              "vision-dependent split; report ablation_vision.*)")
+    parser.add_argument("--road-pretraining", action="store_true",
+                        help="perception pretraining also on the drivable area ahead (the dataroot's map mask through the sample "
+                             "cache); another plan than the tables': use its own --out and --report-dir")
 
 
 def run_shared(ws: Workspace) -> None:
@@ -653,7 +664,7 @@ def evaluate_seed(ws: Workspace, jobs: int) -> None:
 def run(args: argparse.Namespace) -> int:
     vision = args.world == "vision"
     quick = replace(QUICK_PLAN, world=args.world, dense_pretraining=vision, probe_curve_points=2 if vision else 0)
-    base = quick if args.quick else VISION_PLAN if vision else Plan()
+    base = replace(quick if args.quick else VISION_PLAN if vision else Plan(), road_pretraining=args.road_pretraining)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)

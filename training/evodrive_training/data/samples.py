@@ -8,7 +8,8 @@ Rules at the scene edges, which never drop a sample:
   command uses the last valid waypoint (FORWARD if none);
 * teacher inputs past the scene end (future dynamics, CAM_FRONT at +1/+2/+3 s): repeat the scene's
   last keyframe, flagged in ``future_dynamics_padded`` / ``teacher_front_padded``;
-* occupancy past the scene end: empty grids.
+* occupancy past the scene end: empty grids;
+* the drivable area: empty grids with ``drivable_known`` False where the dataroot has no map mask.
 
 Waypoints and boxes are in the split's trajectory frame (``frames.TrajectoryFrame``): the ego pose's
 path in the ego frame, or the LIDAR_TOP sensor's path in its own frame as the community files have it.
@@ -21,13 +22,14 @@ import numpy as np
 
 from evodrive_ros.core.conventions import COMMANDS, FUTURE_STEPS, HISTORY_STEPS, KEYFRAME_HZ, command_from_future
 from evodrive_ros.core.driving_samples import SOURCE_KINEMATIC, TEACHER_FRONT_OFFSETS_S, pack_occupancy
-from evodrive_ros.core.frames import TrajectoryFrame, world_to_ego_xy
+from evodrive_ros.core.frames import TrajectoryFrame, rotation_2d, world_to_ego_xy
 from evodrive_ros.core.keyframe_causes import UNKNOWN
+from evodrive_ros.core.openloop_metrics import GRID_SIZE, cell_centres
 from evodrive_training.data.dynamics import scene_dynamics
 from evodrive_training.data.occupancy import rasterise_boxes
 from evodrive_training.data.scene_source import SceneSource
 
-BUILDER_VERSION = "samples-3"  # bump when the built values change: every cached scene is rebuilt
+BUILDER_VERSION = "samples-4"  # bump when the built values change: every cached scene is rebuilt
 _AUTHORS_PADDING_MAX_PREVIOUS = 2  # keyframes with more previous ones repeat the oldest, as ours do
 _TEACHER_FRONT_STEPS = np.array([round(s * KEYFRAME_HZ) for s in TEACHER_FRONT_OFFSETS_S])
 
@@ -66,6 +68,11 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         commands[k] = COMMANDS.index(command_from_future(future_for_command))
         for step in np.flatnonzero(future_valid[k]):
             occupancy[k, step] = rasterise_boxes(_boxes_to_frame(source.boxes[future_idx[k, step]], track_xy[k], frame_yaw[k]))
+    drivable = np.zeros((n, GRID_SIZE, GRID_SIZE), dtype=bool)
+    if source.map_window is not None:
+        cells = np.stack(np.meshgrid(cell_centres(), cell_centres(), indexing="ij"), axis=-1).reshape(-1, 2)  # rows x, columns y
+        for k in keyframes:
+            drivable[k] = source.map_window.contains(track_xy[k] + cells @ rotation_2d(frame_yaw[k]).T).reshape(GRID_SIZE, GRID_SIZE)
     history_dynamics, history_sources = dynamics[history_clamped], dynamics_source[history_clamped]
     if source.history_padding == "authors":
         padded = ~history_valid & (keyframes <= _AUTHORS_PADDING_MAX_PREVIOUS)[:, None]
@@ -88,6 +95,8 @@ def build_scene_samples(source: SceneSource, frame: TrajectoryFrame = Trajectory
         "teacher_front_paths": source.camera_paths[np.minimum(front_idx, n - 1), 0].astype(str),
         "teacher_front_padded": front_idx >= n,
         "occupancy_bits": pack_occupancy(occupancy),
+        "drivable_bits": pack_occupancy(drivable),
+        "drivable_known": np.full(n, source.map_window is not None),
         "cause": source.cause if source.cause is not None else np.full(n, UNKNOWN, dtype=np.uint8),
     }
 

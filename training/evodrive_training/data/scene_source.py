@@ -24,8 +24,34 @@ CAN_MAX_OFFSET_S = 0.1  # a CAN message further than this from the keyframe coun
 # ``nearest`` (ours): the nearest message, kinematic estimates where none is close. ``authors``: as
 # the authors' cached data picks them, zeros where a scene has no CAN data (blacklisted, no file).
 CAN_RULES = ("nearest", "authors")
+# The map window reaches this far past the scene's keyframe poses: the BEV grid's half-diagonal
+# (50 m x sqrt 2) plus room for a sensor mount's offset.
+MAP_MARGIN_M = 75.0
 HISTORY_PADDINGS = ("repeat", "authors")  # dynamics before the scene start (``samples.build_scene_samples``)
 _CAN_SCENE_NAME = re.compile(r"^scene-\d{4}$")
+
+
+@dataclass(frozen=True)
+class MapWindow:
+    """The part of a scene's map mask around its keyframes: nuScenes' semantic prior, the surface a
+    car may drive on. Pixels are addressed as the devkit's ``MapMask`` does (its transform matrix,
+    rounded), so ``contains`` equals ``MapMask.is_on_mask`` inside the window (a test checks it)."""
+
+    on_mask: np.ndarray  # (h, w) bool: pixel rows row0 .. row0 + h - 1, columns col0 .. col0 + w - 1 of the mask
+    row0: int
+    col0: int
+    transform: np.ndarray  # (4, 4) the devkit's world -> pixel matrix
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) world points -> (...) bool: on the mask (False outside the window)."""
+        points = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        homogeneous = np.stack([points[:, 0], points[:, 1], np.zeros(len(points)), np.ones(len(points))])
+        col, row = np.round(np.dot(self.transform, homogeneous)).astype(np.int32)[:2]
+        row, col = row - self.row0, col - self.col0
+        inside = (row >= 0) & (row < self.on_mask.shape[0]) & (col >= 0) & (col < self.on_mask.shape[1])
+        out = np.zeros(len(points), dtype=bool)
+        out[inside] = self.on_mask[row[inside], col[inside]]
+        return out.reshape(np.shape(xy)[:-1])
 
 
 @dataclass
@@ -46,6 +72,7 @@ class SceneSource:
     can_rule: str = "nearest"  # how CAN values were picked (``CAN_RULES``)
     history_padding: str = "repeat"  # how dynamics before the scene start are filled (``HISTORY_PADDINGS``)
     cause: np.ndarray | None = None  # (N,) uint8 ``keyframe_causes`` code per keyframe (``UNKNOWN`` where unlabelled)
+    map_window: MapWindow | None = None  # the map mask around the scene; None where the dataroot has no map
 
     def digest(self, builder_version: str) -> str:
         """sha256 of every input value and the builder version: the scene's cache key."""
@@ -61,6 +88,10 @@ class SceneSource:
             h.update(self.history_padding.encode())
         if self.cause is not None:
             h.update(np.ascontiguousarray(self.cause, dtype=np.uint8).tobytes())
+        if self.map_window is not None:
+            window = self.map_window
+            h.update(repr((window.row0, window.col0, window.on_mask.shape, window.transform.tolist())).encode())
+            h.update(np.packbits(window.on_mask).tobytes())
         return h.hexdigest()
 
 
@@ -81,12 +112,13 @@ def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: 
         token = sample["next"]
     poses = [nusc.get("ego_pose", nusc.get("sample_data", _pose_channel_token(s))["ego_pose_token"]) for s in samples]
     timestamps = np.array([s["timestamp"] for s in samples], dtype=np.int64)
+    ego_xy = np.array([p["translation"][:2] for p in poses], dtype=np.float64).reshape(-1, 2)
     return SceneSource(
         scene_token=scene["token"],
         scene_name=scene["name"],
         sample_tokens=[s["token"] for s in samples],
         timestamps_us=timestamps,
-        ego_xy=np.array([p["translation"][:2] for p in poses], dtype=np.float64).reshape(-1, 2),
+        ego_xy=ego_xy,
         ego_yaw=np.array([quaternion_yaw(p["rotation"]) for p in poses], dtype=np.float64),
         camera_paths=np.array([[_camera_file(nusc, s, cam) for cam in CAMERAS] for s in samples], dtype=str),
         boxes=[_agent_boxes(nusc, s) for s in samples],
@@ -100,7 +132,24 @@ def gather_scene(nusc, can_bus, scene: dict, can_rule: str = "nearest", causes: 
         can_rule=can_rule,
         history_padding=history_padding,
         cause=np.array([(causes or {}).get(s["token"], UNKNOWN) for s in samples], dtype=np.uint8),
+        map_window=_map_window(nusc, scene, ego_xy),
     )
+
+
+def _map_window(nusc, scene: dict, ego_xy: np.ndarray) -> MapWindow | None:
+    """The scene's map mask (through its log, as the devkit links them) within ``MAP_MARGIN_M`` of
+    its keyframe poses; None where the dataroot has no map for the log."""
+    map_token = nusc.get("log", scene["log_token"]).get("map_token")
+    if map_token is None:
+        return None
+    mask = nusc.get("map", map_token)["mask"]
+    image = mask.mask()  # uint8, foreground 255 (the devkit loads and caches the whole mask per map)
+    low, high = ego_xy.min(axis=0) - MAP_MARGIN_M, ego_xy.max(axis=0) + MAP_MARGIN_M
+    cols, rows = mask.to_pixel_coords(np.array([low[0], high[0]]), np.array([low[1], high[1]]))
+    row0, row1 = max(int(rows.min()), 0), min(int(rows.max()) + 1, image.shape[0])
+    col0, col1 = max(int(cols.min()), 0), min(int(cols.max()) + 1, image.shape[1])
+    window = image[row0:max(row1, row0), col0:max(col1, col0)] == mask.foreground
+    return MapWindow(on_mask=window, row0=row0, col0=col0, transform=np.array(mask.transform_matrix, dtype=np.float64))
 
 
 def _lidar_mount(nusc, sample: dict) -> SensorMount | None:
