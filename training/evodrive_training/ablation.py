@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -634,18 +635,27 @@ def in_lanes(jobs: int, stages: list[Callable[[int | None], None]]) -> None:
 
 
 def train_students(workspaces: list[Workspace], jobs: int) -> None:
-    """Every student of every seed, ``jobs`` at a time; then the seeds' shared teacher targets are removed."""
+    """Every student of every seed, ``jobs`` at a time, each followed in its lane by the predictions
+    made with its model, and each seed's ego-MLP row: no lane waits for the other's last training
+    before predictions start. Then the seeds' shared teacher targets are removed."""
     from evodrive_training.distill.teacher_targets import lock_file
 
-    in_lanes(jobs, [lambda threads, ws=ws, m=m: ws.stage(f"train {m.key}", ws.model(m.key) / "training.json", lambda: train(ws, m, threads))
-                    for ws in workspaces for m in TRAINED_STUDENTS])
+    def student(threads: int | None, ws: Workspace, trained: Method) -> None:
+        ws.stage(f"train {trained.key}", ws.model(trained.key) / "training.json", lambda: train(ws, trained, threads))
+        for m in (m for m in STUDENTS if m.model_key == trained.key):
+            ws.stage(f"predict {m.key}", ws.predictions(m.key), lambda m=m: predict(ws, m, threads))
+
+    ego_mlp = next(m for m in BASELINES if m.key == "ego_mlp")
+    in_lanes(jobs, [*(partial(student, ws=ws, trained=m) for ws in workspaces for m in TRAINED_STUDENTS),
+                    *(lambda threads, ws=ws: ws.stage(f"predict {ego_mlp.key}", ws.predictions(ego_mlp.key), lambda: predict(ws, ego_mlp, threads))
+                      for ws in workspaces)])
     for ws in workspaces:
         for path in (ws.teacher_targets, lock_file(ws.teacher_targets)):
             path.unlink(missing_ok=True)
 
 
 def evaluate_seed(ws: Workspace, jobs: int) -> None:
-    """Predictions (the ego-MLP's training and the students' decoding ``jobs`` at a time, one thread
+    """Predictions (those ``train_students`` has not made already: ``jobs`` at a time, one thread
     each), metrics and perception probes of one seed's baselines and students."""
     kinematic = [m for m in BASELINES if m.key in ("cv", "ctra")]  # instant: no process of their own
     for method in kinematic:
