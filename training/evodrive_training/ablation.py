@@ -109,7 +109,7 @@ class Plan:
     probe_cells: int = 16
     # 9,500 samples (on 40 scenes: 3 epochs gave 0.24 m ST-P3, 7 gave 0.07, an oracle). On the edge of
     # leaving a loss plateau: 0.046 m in the tables' run, 0.123 in a rerun whose encoder differed by
-    # float rounding; 2.0 epochs gave 0.032 (session 17). The tables were made with 1.4.
+    # float rounding; 2.0 epochs gave 0.032 and 0.073 (session 17). The tables were made with 1.4.
     teacher_epochs: float = 1.4
     student_epochs: float = 0.4  # 2,700 samples each, the same ones for every method of a seed (``train_cli.share_of``)
     batch_size: int = 8
