@@ -51,6 +51,44 @@ def test_the_numpy_draft_plans_as_the_torch_mlp_and_survives_a_file(tmp_path):
         EgoDraft.load(tmp_path / "missing.npz")
 
 
+def test_an_ensemble_draft_averages_separately_trained_mlps(tmp_path):
+    """``members`` MLPs in one module: each is an ordinary MLP of its own weights that fits the data
+    by itself; the draft plans their average, in torch and in numpy, and a one-MLP file still loads."""
+    import torch
+    from torch import nn
+
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, predict_ego_mlp, train_ego_mlp
+    from evodrive_ros.core.ego_draft import ego_features
+
+    train, test = _arrays(200, 5), _arrays(30, 6)
+    model = train_ego_mlp(train, EgoMLPConfig(epochs=400, hidden=32, batch_size=64, members=3))
+    x = (torch.as_tensor(ego_features(train)) - model.mean) / model.std
+    members = []
+    for k in range(3):
+        layers = []
+        for w, b in zip(model.weights, model.biases):
+            linear = nn.Linear(*w.shape[1:])
+            linear.weight.data, linear.bias.data = w[k].detach().T.clone(), b[k, 0].detach().clone()
+            layers += [linear, nn.ReLU()]
+        with torch.no_grad():
+            members.append(nn.Sequential(*layers[:-1])(x).view(-1, 6, 2).numpy())
+    still = np.abs(train["future_xy"] - train["future_xy"].mean(axis=0)).mean()
+    for plans in members:  # every member learnt the data on its own
+        assert np.abs(plans - train["future_xy"]).mean() < 0.5 * still
+    assert np.abs(members[0] - members[1]).max() > 1e-2  # seeded apart
+    np.testing.assert_allclose(predict_ego_mlp(model, train), np.mean(members, axis=0), atol=1e-5)
+    draft = as_draft(model)
+    draft.save(tmp_path / DRAFT_FILE)
+    loaded = EgoDraft.load(tmp_path / DRAFT_FILE)
+    assert loaded.members == 3
+    np.testing.assert_allclose(loaded.plans(test), predict_ego_mlp(model, test), atol=1e-4)
+    single = {f"weight_{i}": w[1] for i, w in enumerate(draft.weights)} | {f"bias_{i}": b[1] for i, b in enumerate(draft.biases)}
+    np.savez(tmp_path / "one.npz", mean=draft.mean, std=draft.std, **single)  # the format of the drafts shipped before session 18
+    one = EgoDraft.load(tmp_path / "one.npz")
+    assert one.members == 1
+    np.testing.assert_allclose(one.plans(train), members[1], atol=1e-4)
+
+
 def test_out_of_fold_plans_come_from_models_that_did_not_see_the_sample():
     """On pure-noise targets a fitted MLP memorises its samples; out-of-fold plans cannot."""
     from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft

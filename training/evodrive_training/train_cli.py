@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     from evodrive_ros.core import prompts
     from evodrive_ros.core.driving_samples import load_split, split_trajectory_frame
-    from evodrive_ros.core.ego_draft import EGO_FIELDS
+    from evodrive_ros.core.ego_draft import DRAFT_MEMBERS, EGO_FIELDS
     from evodrive_ros.core.trajectory_codec import EGO_DRAFT, get_codec
     from evodrive_training.baselines.ego_mlp import EgoMLPConfig
     from evodrive_training.dataset import SAMPLE_FIELDS_USED, DrivingDataset, collate, samples_from_split, with_drafts
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         fresh = str(args.init) in BUILT_PRESETS
         draft_dir = args.output_dir if fresh else args.init  # a trained model's draft travels with it
         if fresh and get_codec(model.config.evodrive_codec).prior == EGO_DRAFT:
-            print(f"evodrive train: fitting the ego draft on {len(split.arrays['sample_token'])} samples (5 folds + all) ...")
+            print(f"evodrive train: fitting the ego draft on {len(split.arrays['sample_token'])} samples (5 folds + all, {DRAFT_MEMBERS} MLPs each) ...")
             fit_ego_draft_into(args.output_dir, {name: split.arrays[name] for name in EGO_FIELDS}, EgoMLPConfig.epochs, args.seed)
         codec, spec = codec_of(model, draft_dir), image_spec(model)
     except ValueError as exc:

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-samples", type=Path, help="ego-mlp: cached split to train on")
     parser.add_argument("--epochs", type=int, default=300, help="ego-mlp: training epochs (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="ego-mlp: random seed (default 0)")
+    parser.add_argument("--members", type=int, default=1, help="ego-mlp: average this many MLPs, each seeded apart (default 1; "
+                                                              "the learned draft's recipe averages 5)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "ego-mlp":
         from evodrive_training.baselines.ego_mlp import EgoMLPConfig, predict_ego_mlp, train_ego_mlp
 
-        model = train_ego_mlp(train, EgoMLPConfig(epochs=args.epochs, seed=args.seed))
+        model = train_ego_mlp(train, EgoMLPConfig(epochs=args.epochs, seed=args.seed, members=args.members))
         trajectories = predict_ego_mlp(model, target)
     else:
         trajectories = predict_kinematic(args.model, target["history_xy"], target["history_valid"], target["history_dynamics"])

@@ -1,7 +1,8 @@
 """Ego-status-only MLP (the AD-MLP / Ego-MLP idea): history, dynamics and command -> 6 waypoints.
 
 It sees no images and no other agents, which is why it is a useful floor: on nuScenes it is known
-to score an L2 close to image-based planners. Seeded, small, trains on a CPU in seconds.
+to score an L2 close to image-based planners. Seeded, small, trains on a CPU in seconds; several of
+them averaged (``members``) make the learned draft of the ``draft-residual-t2`` codec.
 """
 
 from __future__ import annotations
@@ -24,34 +25,46 @@ class EgoMLPConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    members: int = 1  # >1: that many MLPs, each with its own initialisation and sample order, averaged
 
 
 class EgoMLP(nn.Module):
-    def __init__(self, n_features: int, hidden: int, mean: np.ndarray, std: np.ndarray) -> None:
+    """``members`` MLPs as one module: layer ``i`` is a (members, in, out) weight, so the members
+    train in one batched step each, each on its own minibatch, as if fitted one after the other."""
+
+    def __init__(self, n_features: int, hidden: int, mean: np.ndarray, std: np.ndarray, members: int = 1) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
-        self.net = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 2)
-        )
+        sizes = (n_features, hidden, hidden, FUTURE_STEPS * 2)
+        layers = [[nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])] for _ in range(members)]  # torch's initialisation
+        self.weights = nn.ParameterList(nn.Parameter(torch.stack([m[i].weight.T for m in layers])) for i in range(len(sizes) - 1))
+        self.biases = nn.ParameterList(nn.Parameter(torch.stack([m[i].bias for m in layers])[:, None]) for i in range(len(sizes) - 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net((features - self.mean) / self.std).view(-1, FUTURE_STEPS, 2)
+        """(B, F) or one minibatch per member (K, B, F) -> every member's plans (K, B, 6, 2)."""
+        x = (features - self.mean) / self.std
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.relu(x @ w + b) if i < len(self.weights) - 1 else x @ w + b
+        return x.view(x.shape[0], -1, FUTURE_STEPS, 2)
 
 
 def train_ego_mlp(train: dict[str, np.ndarray], config: EgoMLPConfig) -> EgoMLP:
-    """Fits the MLP with an L1 loss on the valid future waypoints of ``train``."""
+    """Fits the MLP(s) with an L1 loss on the valid future waypoints of ``train``."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     features = ego_features(train)
     target = torch.as_tensor(train["future_xy"], dtype=torch.float32)
     valid = torch.as_tensor(train["future_valid"], dtype=torch.float32)[..., None]
-    model = EgoMLP(features.shape[1], config.hidden, features.mean(axis=0), features.std(axis=0) + 1e-3)
+    model = EgoMLP(features.shape[1], config.hidden, features.mean(axis=0), features.std(axis=0) + 1e-3, config.members)
     x = torch.as_tensor(features)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     for _ in range(config.epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
-            loss = ((model(x[batch]) - target[batch]).abs() * valid[batch]).sum() / valid[batch].sum().clamp(min=1.0)
+        orders = torch.stack([torch.randperm(len(x), generator=generator) for _ in range(config.members)])
+        for batch in orders.split(config.batch_size, dim=1):  # (K, B) sample indices
+            mask = valid[batch]
+            # each member's mean over its own minibatch, summed: the members' gradients stay independent
+            loss = (((model(x[batch]) - target[batch]).abs() * mask).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1.0)).sum()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -60,16 +73,15 @@ def train_ego_mlp(train: dict[str, np.ndarray], config: EgoMLPConfig) -> EgoMLP:
 
 @torch.no_grad()
 def predict_ego_mlp(model: EgoMLP, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, 6, 2) ego-frame waypoints."""
+    """(N, 6, 2) ego-frame waypoints: the members' plans averaged."""
     model.eval()
-    return model(torch.as_tensor(ego_features(arrays))).numpy().astype(np.float64)
+    return model(torch.as_tensor(ego_features(arrays))).mean(dim=0).numpy().astype(np.float64)
 
 
 def as_draft(model: EgoMLP) -> EgoDraft:
-    """The fitted MLP as the runtime's numpy ``EgoDraft`` (the same plans without torch)."""
-    linears = [m for m in model.net if isinstance(m, nn.Linear)]
-    return EgoDraft(model.mean.numpy().copy(), model.std.numpy().copy(), tuple(m.weight.detach().numpy().T.copy() for m in linears),
-                    tuple(m.bias.detach().numpy().copy() for m in linears))
+    """The fitted MLP(s) as the runtime's numpy ``EgoDraft`` (the same plans without torch)."""
+    return EgoDraft(model.mean.numpy().copy(), model.std.numpy().copy(), tuple(w.detach().numpy().copy() for w in model.weights),
+                    tuple(b.detach().numpy()[:, 0].copy() for b in model.biases))
 
 
 def fit_ego_draft(train: dict[str, np.ndarray], config: EgoMLPConfig, folds: int = 5) -> tuple[EgoDraft, np.ndarray]:

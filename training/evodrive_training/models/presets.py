@@ -20,7 +20,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
-from evodrive_ros.core.ego_draft import DRAFT_FILE, EgoDraft
+from evodrive_ros.core.ego_draft import DRAFT_FILE, DRAFT_MEMBERS, EgoDraft
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import EGO_DRAFT, PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
@@ -155,13 +155,14 @@ def codec_of(model: Qwen2_5_VLForConditionalGeneration, model_dir: str | Path | 
     return codec.with_draft(EgoDraft.load(path))
 
 
-def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epochs: int, seed: int) -> None:
-    """Fits the learned ego draft on ``train`` (the ``EGO_FIELDS`` of a training split) into
-    ``model_dir``: the draft on all of it (``DRAFT_FILE``, shipped with the model) and its
-    out-of-fold plans for those samples (``DRAFT_TRAIN_FILE``, read by every later training on them)."""
+def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epochs: int, seed: int, members: int = DRAFT_MEMBERS) -> None:
+    """Fits the learned ego draft (``members`` MLPs averaged) on ``train`` (the ``EGO_FIELDS`` of a
+    training split) into ``model_dir``: the draft on all of it (``DRAFT_FILE``, shipped with the
+    model) and its out-of-fold plans for those samples (``DRAFT_TRAIN_FILE``, read by every later
+    training on them)."""
     from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
 
-    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=epochs, seed=seed))
+    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=epochs, seed=seed, members=members))
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     draft.save(Path(model_dir) / DRAFT_FILE)
     np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train["sample_token"], dtype=str), plans=plans)
