@@ -179,7 +179,7 @@ def test_baselines_produce_the_table(cached, tmp_path, capsys):
     for model in ("cv", "ca", "ctrv", "ego-mlp"):
         pred = tmp_path / f"{model}.json"
         args = argparse.Namespace(
-            model=model, samples=cached.split_dir, out=pred, train_samples=cached.split_dir, epochs=20, seed=0
+            model=model, samples=cached.split_dir, out=pred, train_samples=cached.split_dir, epochs=20, seed=0, members=2
         )
         assert baseline_cli.run(args) == 0
         report = _evaluate(cached.split_dir, pred, tmp_path)
