@@ -102,7 +102,7 @@ class Plan:
     # session 14 the answer corrects the ego-MLP's draft (fitted in the pretraining stage with this
     # plan's ``ego_mlp_epochs``, out-of-fold for the training samples), not the CTRA plan: with CTRA
     # no student came within 0.1 m UniAD of the ego-MLP (README). Since session 18 the draft averages
-    # ``draft_members`` MLPs (``ego_draft.DRAFT_MEMBERS``: 0.351 m against 0.365-0.399 for one).
+    # ``draft_members`` MLPs (``ego_draft.DRAFT_MEMBERS``: 0.350 m UniAD against 0.365-0.413 for one).
     codec: str = "draft-residual-t2"
     draft_members: int = DRAFT_MEMBERS
     answer_number_dropout: float = 0.5
@@ -339,7 +339,7 @@ def pretrain_perception(ws: Workspace) -> None:
 
 
 def fit_draft(ws: Workspace) -> None:
-    """The learned ego draft of a ``draft-residual`` plan, fitted on train as the ego-MLP row is,
+    """The learned ego draft of a ``draft-residual`` plan, fitted on train as the ego-MLP rows are,
     into the pretrained model (every model trained from it carries it)."""
     from evodrive_ros.core.driving_samples import load_split
     from evodrive_ros.core.ego_draft import EGO_FIELDS
@@ -648,7 +648,7 @@ def in_lanes(jobs: int, stages: list[Callable[[int | None], None]]) -> None:
 
 def train_students(workspaces: list[Workspace], jobs: int) -> None:
     """Every student of every seed, ``jobs`` at a time, each followed in its lane by the predictions
-    made with its model, and each seed's ego-MLP row: no lane waits for the other's last training
+    made with its model, and each seed's ego-MLP rows: no lane waits for the other's last training
     before predictions start. Then the seeds' shared teacher targets are removed."""
     from evodrive_training.distill.teacher_targets import lock_file
 
