@@ -68,7 +68,7 @@ def test_an_ensemble_draft_averages_separately_trained_mlps(tmp_path):
         layers = []
         for w, b in zip(model.weights, model.biases):
             linear = nn.Linear(*w.shape[1:])
-            linear.weight.data, linear.bias.data = w[k].detach().T.clone(), b[k, 0].detach().clone()
+            linear.weight.data, linear.bias.data = w[k].detach().T.clone(), b[k].detach().clone()
             layers += [linear, nn.ReLU()]
         with torch.no_grad():
             members.append(nn.Sequential(*layers[:-1])(x).view(-1, 6, 2).numpy())

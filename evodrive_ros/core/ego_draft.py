@@ -98,9 +98,13 @@ class EgoDraft:
             raise ValueError(f"{path}: not an ego-draft file ({exc})") from exc
         if n and all(w.ndim == 2 and b.ndim == 1 for w, b in zip(weights, biases)):  # one MLP
             weights, biases = tuple(w[None] for w in weights), tuple(b[None] for b in biases)
-        members = {a.shape[0] for a in (*weights, *biases) if a.ndim >= 1}
-        shapes_chain = n > 0 and len(members) == 1 and all(w.ndim == 3 and b.ndim == 2 for w, b in zip(weights, biases)) and all(
-            w.shape[2] == b.shape[1] for w, b in zip(weights, biases)) and all(a.shape[2] == b.shape[1] for a, b in zip(weights, weights[1:]))
-        if not shapes_chain or weights[0].shape[1] != mean.shape[0] or weights[-1].shape[2] != FUTURE_STEPS * 2:
+        if not (n and all(w.ndim == 3 and b.ndim == 2 for w, b in zip(weights, biases)) and _layers_chain(weights, biases, mean.shape[0])):
             raise ValueError(f"{path}: the ego-draft layers do not chain from {mean.shape} features to {FUTURE_STEPS * 2} outputs")
         return cls(mean, std, weights, biases)
+
+
+def _layers_chain(weights: tuple[np.ndarray, ...], biases: tuple[np.ndarray, ...], n_features: int) -> bool:
+    """(K, in, out) weights and (K, out) biases of one member count that map ``n_features`` to the plan."""
+    sizes = [n_features, *(w.shape[2] for w in weights)]
+    return (len({a.shape[0] for a in (*weights, *biases)}) == 1 and sizes[-1] == FUTURE_STEPS * 2
+            and all(w.shape[1:] == (a, b) and bias.shape[1] == b for w, bias, a, b in zip(weights, biases, sizes, sizes[1:])))

@@ -39,13 +39,15 @@ class EgoMLP(nn.Module):
         sizes = (n_features, hidden, hidden, FUTURE_STEPS * 2)
         layers = [[nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])] for _ in range(members)]  # torch's initialisation
         self.weights = nn.ParameterList(nn.Parameter(torch.stack([m[i].weight.T for m in layers])) for i in range(len(sizes) - 1))
-        self.biases = nn.ParameterList(nn.Parameter(torch.stack([m[i].bias for m in layers])[:, None]) for i in range(len(sizes) - 1))
+        self.biases = nn.ParameterList(nn.Parameter(torch.stack([m[i].bias for m in layers])) for i in range(len(sizes) - 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F) or one minibatch per member (K, B, F) -> every member's plans (K, B, 6, 2)."""
         x = (features - self.mean) / self.std
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.relu(x @ w + b) if i < len(self.weights) - 1 else x @ w + b
+            x = x @ w + b[:, None]
+            if i < len(self.weights) - 1:
+                x = torch.relu(x)
         return x.view(x.shape[0], -1, FUTURE_STEPS, 2)
 
 
@@ -81,7 +83,7 @@ def predict_ego_mlp(model: EgoMLP, arrays: dict[str, np.ndarray]) -> np.ndarray:
 def as_draft(model: EgoMLP) -> EgoDraft:
     """The fitted MLP(s) as the runtime's numpy ``EgoDraft`` (the same plans without torch)."""
     return EgoDraft(model.mean.numpy().copy(), model.std.numpy().copy(), tuple(w.detach().numpy().copy() for w in model.weights),
-                    tuple(b.detach().numpy()[:, 0].copy() for b in model.biases))
+                    tuple(b.detach().numpy().copy() for b in model.biases))
 
 
 def fit_ego_draft(train: dict[str, np.ndarray], config: EgoMLPConfig, folds: int = 5) -> tuple[EgoDraft, np.ndarray]:
