@@ -1,12 +1,14 @@
-"""`evodrive ablation --quick --world vision` end to end over two seeds: every method scored under
-both protocols and on the vision-dependent split, mean ± std over the seeds with the per-seed values
-kept, trainings in parallel processes, resumable."""
+"""`evodrive ablation --quick --world vision --road-draft` end to end over two seeds: every method
+scored under both protocols and on the vision-dependent split, mean ± std over the seeds with the
+per-seed values kept, trainings in parallel processes, resumable; the draft reads the road ahead."""
 
 import json
 import math
 
 from evodrive_ros.cli import main
+from evodrive_ros.core.ego_draft import DRAFT_FILE, EgoDraft
 from evodrive_training.ablation import CURVE_KEYS, METHODS, PRETRAINED, WARMUP
+from evodrive_training.models.presets import ROAD_DRAFT_CELLS, ROAD_PERCEPTION_FILE
 
 
 def _finite(values) -> bool:
@@ -16,13 +18,16 @@ def _finite(values) -> bool:
 def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     out, reports = tmp_path / "work", tmp_path / "reports"
     argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2",
-            "--road-pretraining"]
+            "--road-draft"]
     assert main(argv) == 0
 
-    result = json.loads((reports / "ablation_vision.json").read_text())
+    result = json.loads((reports / "ablation_vision_road.json").read_text())
     split = result["config"]["vision_split"]
     assert result["config"]["world"] == "vision" and split["n_samples"] == sum(split["causes"].values())
-    assert result["config"]["road_pretraining"]  # the quick plan pretrains on the map mask too
+    assert result["config"]["road_pretraining"] and result["config"]["road_draft"]  # pretrained on the map mask, the draft reads it
+    assert EgoDraft.load(out / "models" / PRETRAINED / DRAFT_FILE).road_cells == ROAD_DRAFT_CELLS
+    for model in ("models/teacher", "seed-0/models/evodrive", "seed-1/models/sft_text"):  # the draft's perception travels with it
+        assert (out / model / ROAD_PERCEPTION_FILE).is_file() and (out / model / DRAFT_FILE).is_file()
     assert set(result["methods"]) == {m.key for m in METHODS} and result["config"]["seeds"] == [0, 1]
     for method in METHODS:
         entry = result["methods"][method.key]
@@ -37,7 +42,7 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert all(seed["vision"]["n_samples"] == split["n_samples"] for seed in per_seed)
         if split["n_samples"]:
             assert _finite(entry["vision"]["uniad"]["L2"]["mean"]) and _finite(entry["vision"]["stp3"]["collision"]["std"])
-        if method.kind == "baseline":
+        if method.kind in ("baseline", "draft"):
             assert entry["probe_ap"] is None
         else:
             for seed in per_seed:
@@ -47,7 +52,7 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
     assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
-    report_md = (reports / "ablation_vision.md").read_text()
+    report_md = (reports / "ablation_vision_road.md").read_text()
     assert "| + visual anchoring (full EvoDriveVLA) |" in report_md and "| SFT, cameras blanked at test time |" in report_md
     for seed in result["per_seed"]:  # the blanked row reuses the SFT model and its probe; the text-only one is its own
         assert seed["methods"]["sft_blank"]["perception_probe"] == seed["methods"]["sft"]["perception_probe"]
@@ -58,7 +63,7 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert _finite(curve["ap"]["mean"]) and curve["steps"] == sorted(curve["steps"])
         final = [seed["methods"][key]["perception_probe"]["ap"] for seed in result["per_seed"]]
         assert math.isclose(curve["ap"]["mean"][-1], sum(final) / 2, abs_tol=1e-3)  # the last snapshot is the trained encoder
-    assert (reports / "ablation_vision_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
+    assert (reports / "ablation_vision_road_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
     assert not (out / "seed-0" / "models" / "sft_blank").exists()
     for seed in ("seed-0", "seed-1"):  # one teacher pass per seed for the four distilled rungs, its file removed after
         distilled = [m.key for m in METHODS if m.kind == "student" and m.mode == "student"]
@@ -76,8 +81,10 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     for key in ("teacher", "seed-0/models/sft", "seed-1/models/evodrive"):  # every trained model starts from the warm-up
         model = out / key if key.startswith("seed") else out / "models" / key
         assert json.loads((model / "training.json").read_text())["init"].endswith(WARMUP)
-    teacher = [seed["methods"]["teacher"]["stp3"]["L2"] for seed in result["per_seed"]]
-    assert teacher[0] == teacher[1] and result["methods"]["teacher"]["stp3"]["L2"]["std"] == [0.0] * 4
+    for shared in ("teacher", "draft"):  # one for every seed
+        values = [seed["methods"][shared]["stp3"]["L2"] for seed in result["per_seed"]]
+        assert values[0] == values[1] and result["methods"][shared]["stp3"]["L2"]["std"] == [0.0] * 4
+    assert "The draft reads the road ahead" in report_md
     assert (out / "seed-0" / "models" / "evodrive" / "training.json").read_text() != (out / "seed-1" / "models" / "evodrive" / "training.json").read_text()
 
     stamp = (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns

@@ -4,6 +4,7 @@ training, the prompt shows the draft, and a trained model carries it through exp
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -87,6 +88,45 @@ def test_an_ensemble_draft_averages_separately_trained_mlps(tmp_path):
     one = EgoDraft.load(tmp_path / "one.npz")
     assert one.members == 1
     np.testing.assert_allclose(one.plans(train), members[1], atol=1e-4)
+
+
+def test_a_road_reading_draft_uses_the_road_and_refuses_to_plan_without_it(tmp_path):
+    """With ``road_cells`` the draft's features end with the road ahead: on data whose future turns
+    with the road it fits better than the ego-only draft; numpy = torch, through its file."""
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, predict_ego_mlp, train_ego_mlp
+    from evodrive_ros.core.ego_draft import ROAD_KEY, coarse_road
+
+    def with_road(arrays, seed):
+        bend = np.random.default_rng(seed + 100).uniform(-1, 1, len(arrays["command"]))  # how the road bends ahead: only the road shows it
+        fine = np.clip(0.5 + bend[:, None, None] * np.linspace(-1, 1, 4)[None, None, :], 0, 1) * np.ones((1, 4, 1))
+        future = arrays["future_xy"].copy()
+        future[..., 1] += bend[:, None] * np.arange(1, 7)[None] ** 2 * 0.1
+        return {**arrays, "future_xy": future, ROAD_KEY: coarse_road(fine, 2)}
+
+    train, test = with_road(_arrays(300, 7), 7), with_road(_arrays(60, 8), 8)
+    config = EgoMLPConfig(epochs=150, hidden=32, batch_size=64)
+    ego_only = train_ego_mlp(train, config)
+    road = train_ego_mlp(train, replace(config, road_cells=2))
+    error = lambda model: np.abs(predict_ego_mlp(model, test) - test["future_xy"]).mean()  # noqa: E731
+    assert error(road) < 0.6 * error(ego_only), (error(road), error(ego_only))
+    draft = as_draft(road)
+    draft.save(tmp_path / DRAFT_FILE)
+    loaded = EgoDraft.load(tmp_path / DRAFT_FILE)
+    assert loaded.reads_road and loaded.road_cells == 2
+    np.testing.assert_allclose(loaded.plans(test), predict_ego_mlp(road, test), atol=1e-4)
+    one = loaded.plan(test["history_xy"][0], None, test["history_dynamics"][0], COMMANDS[int(test["command"][0])], road=test[ROAD_KEY][0])
+    np.testing.assert_allclose(one, predict_ego_mlp(road, test)[0], atol=1e-4)
+    with pytest.raises(ValueError, match="reads the road ahead"):
+        loaded.plan(test["history_xy"][0], None, test["history_dynamics"][0], "LEFT")
+    with pytest.raises(ValueError, match="2x2 road cells, got 16"):
+        loaded.plans({**test, ROAD_KEY: np.zeros((60, 16))})
+    with np.load(tmp_path / DRAFT_FILE) as data:  # a file whose road cells do not match its features
+        np.savez(tmp_path / "bad.npz", **{**{k: data[k] for k in data.files}, "road_cells": np.int64(3)})
+    with pytest.raises(ValueError, match="3x3 road cells"):
+        EgoDraft.load(tmp_path / "bad.npz")
+    np.testing.assert_allclose(coarse_road(np.arange(16.0).reshape(1, 4, 4), 2), [[2.5, 4.5, 10.5, 12.5]])
+    with pytest.raises(ValueError, match="does not pool"):
+        coarse_road(np.zeros((1, 4, 4)), 3)
 
 
 def test_out_of_fold_plans_come_from_models_that_did_not_see_the_sample():

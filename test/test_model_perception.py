@@ -174,3 +174,26 @@ def test_road_pretraining_fits_the_drivable_area(tmp_path):
     train_occupancy(model.model.visual, OccupancyProbe(n_tokens, model.config.text_config.hidden_size, 4), [batch] * 30, lr=3e-3, road=road)
     model.model.visual.eval()
     assert bce() < 0.3 * before
+
+
+def test_the_road_perception_sees_what_its_encoder_and_head_see_and_survives_a_file(tmp_path):
+    """``RoadPerception`` = the encoder's tokens through the road head, as drivable shares; saved and
+    loaded beside another model of the same architecture it sees the same; blanked cameras differ."""
+    from evodrive_training.models.perception import RoadPerception, road_grids, sample_tokens
+
+    model, _ = tiny_pair()
+    batch = _data(tmp_path, model)
+    n_tokens = batch["pixel_values"].shape[0] // 4 // 2
+    head = OccupancyProbe(n_tokens, model.config.text_config.hidden_size, 4)
+    torch.nn.init.normal_(head.to_grid.weight, std=1.0)
+    model.model.visual.eval()
+    with torch.no_grad():
+        expected = torch.sigmoid(head(sample_tokens(model.model.visual, batch).float())).numpy()
+    RoadPerception(model.model.visual, head).save(tmp_path / "road.safetensors")
+    other, _ = tiny_pair(seed=1)  # another encoder: the file's weights replace its copy's
+    perception = RoadPerception.load(tmp_path / "road.safetensors", other.model.visual)
+    paths = [s.camera_paths for s in fake_samples(tmp_path, 2)]
+    seen = road_grids(perception, paths, tmp_path, image_spec(model), batch_size=1)
+    assert seen.shape == (2, 4, 4) and np.all((seen > 0) & (seen < 1))
+    np.testing.assert_allclose(seen, expected, atol=1e-5)
+    assert np.abs(road_grids(perception, paths, tmp_path, image_spec(model), blank=True) - seen).max() > 1e-3

@@ -114,6 +114,12 @@ def load_rgb(path: str | Path, spec: ImageSpec | None = None) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: missing, unreadable or not an image") from exc
 
 
+def blank_rgb(spec: ImageSpec) -> np.ndarray:
+    """A uniform mid-grey frame at the model's size: a camera that shows nothing (the ablation rows
+    with the cameras blanked at test time)."""
+    return np.full((spec.height, spec.width, 3), 128, np.uint8)
+
+
 def resize_rgb(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
     h, w = rgb.shape[:2]
     if (h, w) == (spec.height, spec.width):

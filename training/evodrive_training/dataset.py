@@ -23,7 +23,7 @@ from evodrive_ros.core import prompts
 from evodrive_ros.core.conventions import COMMANDS
 from evodrive_ros.core.driving_samples import SampleSplit, split_trajectory_frame
 from evodrive_ros.core.frames import TrajectoryFrame
-from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
+from evodrive_ros.core.preprocessing import ImageSpec, blank_rgb, load_rgb, preprocess_images
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec
 
 KINDS = ("student", "teacher", "distill", "text")  # student prompt / teacher prompt / student + teacher_ prompt / student text, no images
@@ -113,7 +113,7 @@ def encode_example(
         answer_ids = tokenizer(prompts.answer_turn_tail(answer), add_special_tokens=False)["input_ids"]
         ids, labels = ids + answer_ids, labels + answer_ids
     if image_paths:
-        rgb = [np.full((spec.height, spec.width, 3), 128, np.uint8) if blank_images else load_rgb(p, spec) for p in image_paths]
+        rgb = [blank_rgb(spec) if blank_images else load_rgb(p, spec) for p in image_paths]
         pixel_values, grid = preprocess_images(rgb, spec)
     else:  # a text-only example
         pixel_values, grid = np.zeros((0, spec.patch_dim), np.float32), np.zeros((0, 3), np.int64)

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-only", action="store_true", help="student prompt without cameras (a model after 'train sft --text-only')")
     parser.add_argument("--blank-cameras", action="store_true",
                         help="student: every camera a uniform grey frame (how much the plans depend on what is seen)")
+    parser.add_argument("--draft-only", action="store_true",
+                        help="the plans of the model's draft (its codec's prior) alone, no decoding: where the model starts from")
     parser.add_argument("--teacher-forced", action="store_true",
                         help="diagnostic: each choice made with the true answer before it in context (not a plan the "
                              "vehicle could make; the gap to free-running decoding measures exposure bias)")
@@ -108,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     from evodrive_ros.core.safe_output import atomic_write
     from evodrive_ros.core.trajectory_codec import TrajectoryParseError, encode_text
     from evodrive_ros.runtime.pipeline import token_texts
-    from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user
+    from evodrive_training.dataset import SAMPLE_FIELDS_USED, encode_example, samples_from_split, student_user, teacher_user, with_drafts
     from evodrive_training.models.fast_vision import speed_up_vision
-    from evodrive_training.models.presets import codec_of, image_spec, load_pretrained
+    from evodrive_training.models.presets import codec_of, drafts_seen, image_spec, load_pretrained
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_pretrained(args.model)
@@ -133,6 +135,16 @@ def run(args: argparse.Namespace) -> int:
     if args.teacher_forced and grammar is None:
         print("evodrive predict: --teacher-forced needs the grammar (drop --unconstrained)")
         return 2
+    try:  # a draft that reads the road sees it in each sample's cameras (blanked with the rest)
+        samples = with_drafts(samples, drafts_seen(args.model, model, codec, samples, dataroot, args.blank_cameras))
+    except ValueError as exc:
+        print(f"evodrive predict: {exc}")
+        return 2
+    if args.draft_only:
+        predictions = [{"id": s.token, "predict": encode_text(s.prior_xy(codec))} for s in samples]
+        atomic_write(args.output, json.dumps(predictions, indent=1))
+        print(f"evodrive predict: {len(predictions)} draft plans -> {args.output}")
+        return 0
     for start in tqdm(range(0, len(samples), args.batch_size), desc="predict", unit="batch"):
         chunk = samples[start : start + args.batch_size]
         answers = [s.answer(codec) if args.teacher_forced else None for s in chunk]

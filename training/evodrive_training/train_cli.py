@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                                           precompute_teacher_targets, targets_identity)
     from evodrive_training.models.fast_vision import speed_up_vision
     from evodrive_training.models.forward import AnswerNumberDropout, NumberLabels
-    from evodrive_training.models.presets import BUILT_PRESETS, carry_ego_draft, codec_of, fit_ego_draft_into, image_spec, load_model, set_trajectory_frame, training_drafts
+    from evodrive_training.models.presets import (BUILT_PRESETS, carry_ego_draft, codec_of, drafts_seen, fit_ego_draft_into, image_spec, load_model,
+                                                  set_trajectory_frame, training_drafts)
     from evodrive_training.models.tokenizer import number_tokens
     from evodrive_training.trainer import EvoDriveTrainer, VisionSnapshots
 
@@ -137,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"evodrive train: fitting the ego draft on {len(split.arrays['sample_token'])} samples (5 folds + all, {DRAFT_MEMBERS} MLPs each) ...")
             fit_ego_draft_into(args.output_dir, {name: split.arrays[name] for name in EGO_FIELDS}, EgoMLPConfig.epochs, args.seed)
         codec, spec = codec_of(model, draft_dir), image_spec(model)
+        drafts = training_drafts(draft_dir)  # out of fold where the draft was fitted on these samples; else as its road perception sees them
+        samples = with_drafts(samples, {**drafts_seen(draft_dir, model, codec, [s for s in samples if s.token not in drafts], dataroot), **drafts})
     except ValueError as exc:
         print(f"evodrive train {args.mode}: {exc}")
         return 2
-    samples = with_drafts(samples, training_drafts(draft_dir))
     hint_ids = torch.tensor(tokenizer(prompts.REFINE_HINT + "\n", add_special_tokens=False)["input_ids"])
     number_labels = NumberLabels(*number_tokens(tokenizer), model.config.text_config.vocab_size, config.number_label_sigma,
                                  config.number_value_weight)

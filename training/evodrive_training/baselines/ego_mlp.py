@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from evodrive_ros.core.conventions import FUTURE_STEPS
-from evodrive_ros.core.ego_draft import EgoDraft, ego_features
+from evodrive_ros.core.ego_draft import EgoDraft, draft_features
 
 
 @dataclass
@@ -26,14 +26,16 @@ class EgoMLPConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     members: int = 1  # >1: that many MLPs, each with its own initialisation and sample order, averaged
+    road_cells: int = 0  # >0: the features end with the road ahead (``ego_draft.draft_features``)
 
 
 class EgoMLP(nn.Module):
     """``members`` MLPs as one module: layer ``i`` is a (members, in, out) weight, so the members
     train in one batched step each, each on its own minibatch, as if fitted one after the other."""
 
-    def __init__(self, n_features: int, hidden: int, mean: np.ndarray, std: np.ndarray, members: int = 1) -> None:
+    def __init__(self, n_features: int, hidden: int, mean: np.ndarray, std: np.ndarray, members: int = 1, road_cells: int = 0) -> None:
         super().__init__()
+        self.road_cells = road_cells
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
         sizes = (n_features, hidden, hidden, FUTURE_STEPS * 2)
@@ -55,10 +57,10 @@ def train_ego_mlp(train: dict[str, np.ndarray], config: EgoMLPConfig) -> EgoMLP:
     """Fits the MLP(s) with an L1 loss on the valid future waypoints of ``train``."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    features = ego_features(train)
+    features = draft_features(train, config.road_cells)
     target = torch.as_tensor(train["future_xy"], dtype=torch.float32)
     valid = torch.as_tensor(train["future_valid"], dtype=torch.float32)[..., None]
-    model = EgoMLP(features.shape[1], config.hidden, features.mean(axis=0), features.std(axis=0) + 1e-3, config.members)
+    model = EgoMLP(features.shape[1], config.hidden, features.mean(axis=0), features.std(axis=0) + 1e-3, config.members, config.road_cells)
     x = torch.as_tensor(features)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     for _ in range(config.epochs):
@@ -77,13 +79,13 @@ def train_ego_mlp(train: dict[str, np.ndarray], config: EgoMLPConfig) -> EgoMLP:
 def predict_ego_mlp(model: EgoMLP, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """(N, 6, 2) ego-frame waypoints: the members' plans averaged."""
     model.eval()
-    return model(torch.as_tensor(ego_features(arrays))).mean(dim=0).numpy().astype(np.float64)
+    return model(torch.as_tensor(draft_features(arrays, model.road_cells))).mean(dim=0).numpy().astype(np.float64)
 
 
 def as_draft(model: EgoMLP) -> EgoDraft:
     """The fitted MLP(s) as the runtime's numpy ``EgoDraft`` (the same plans without torch)."""
     return EgoDraft(model.mean.numpy().copy(), model.std.numpy().copy(), tuple(w.detach().numpy().copy() for w in model.weights),
-                    tuple(b.detach().numpy().copy() for b in model.biases))
+                    tuple(b.detach().numpy().copy() for b in model.biases), model.road_cells)
 
 
 def fit_ego_draft(train: dict[str, np.ndarray], config: EgoMLPConfig, folds: int = 5) -> tuple[EgoDraft, np.ndarray]:

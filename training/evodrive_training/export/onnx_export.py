@@ -110,6 +110,10 @@ def export_model_dir(checkpoint: str | Path, out: str | Path, overwrite: bool = 
     checkpoint, out = Path(checkpoint), Path(out)
     check_output_dir(out, EXPORT_TOOL, [checkpoint], overwrite)
     model, tokenizer = load_pretrained(checkpoint, dtype=torch.float32)
+    draft = codec_of(model, checkpoint).draft
+    if draft is not None and draft.reads_road:  # before any output is written
+        raise ValueError(f"{checkpoint}: its draft reads the road ahead from the cameras, which the runtime has no graph for yet; "
+                         "export a model whose draft reads the ego state only")
     model.eval()
     model.set_attn_implementation("eager")  # the TorchScript exporter does not convert GQA + SDPA
     spec = image_spec(model)

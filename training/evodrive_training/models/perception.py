@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from evodrive_ros.core.driving_samples import unpack_occupancy
-from evodrive_ros.core.preprocessing import ImageSpec, load_rgb, preprocess_images
+from evodrive_ros.core.preprocessing import ImageSpec, blank_rgb, load_rgb, preprocess_images
 from evodrive_training.models.forward import vision_tokens_of
 from evodrive_training.models.fast_vision import speed_up_vision
 from evodrive_training.synth.nuscenes_writer import DENSE_DIRS, dense_path
@@ -211,6 +211,62 @@ def train_occupancy(
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+class RoadPerception(nn.Module):
+    """The perception-pretrained vision tower, frozen, and its road head: six cameras -> the drivable
+    share of each cell of the area ahead (``coarse_drivable``'s grid), for a draft that reads the
+    road (``ego_draft.coarse_road``). A copy of its own: the student's tower moves in fine-tuning,
+    the head was fitted on the pretrained one's tokens (the self-anchor's)."""
+
+    def __init__(self, visual: nn.Module, head: OccupancyProbe) -> None:
+        super().__init__()
+        self.visual, self.head = visual, head
+
+    @torch.no_grad()
+    def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """Preprocessed cameras of ``n_samples`` samples -> [B, cells, cells] drivable shares."""
+        tokens = vision_tokens_of(self.visual, pixel_values, image_grid_thw).float()
+        return torch.sigmoid(self.head(tokens.view(n_samples, -1, tokens.shape[-1])))
+
+    def save(self, path: str | Path) -> None:
+        import safetensors.torch
+
+        head = self.head
+        metadata = {"n_tokens": str(head.to_grid.in_features // head.per_token.out_features), "hidden_size": str(head.per_token.in_features),
+                    "cells": str(head.cells), "rank": str(head.per_token.out_features)}
+        safetensors.torch.save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path), metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path, visual_like: nn.Module) -> RoadPerception:
+        """``save``'s file, its tower built as a copy of ``visual_like`` (the same architecture), in eval mode."""
+        import copy
+
+        import safetensors
+        import safetensors.torch
+
+        with safetensors.safe_open(str(path), "pt") as handle:
+            meta = {k: int(v) for k, v in handle.metadata().items()}
+        head = OccupancyProbe(meta["n_tokens"], meta["hidden_size"], meta["cells"], meta["rank"])
+        perception = cls(copy.deepcopy(visual_like), head)
+        perception.load_state_dict(safetensors.torch.load_file(str(path)))
+        speed_up_vision(perception.visual)
+        return perception.eval().requires_grad_(False)
+
+
+def road_grids(perception: RoadPerception, camera_paths: Sequence[Sequence[str]], dataroot: str | Path, spec: ImageSpec,
+               blank: bool = False, batch_size: int = 32) -> np.ndarray:
+    """(N, cells, cells) drivable shares ahead that ``perception`` sees in each sample's cameras
+    (``blank``: every camera the uniform grey frame of the images-blanked ablation)."""
+    from tqdm import tqdm
+
+    grids = []
+    for start in tqdm(range(0, len(camera_paths), batch_size), desc="road ahead", unit="batch"):
+        chunk = camera_paths[start:start + batch_size]
+        rgb = [blank_rgb(spec) if blank else load_rgb(Path(dataroot) / p, spec) for paths in chunk for p in paths]
+        pixels, grid = preprocess_images(rgb, spec)
+        grids.append(perception(torch.from_numpy(pixels), torch.from_numpy(grid), len(chunk)).numpy())
+    return np.concatenate(grids) if grids else np.zeros((0, perception.head.cells, perception.head.cells), np.float32)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
+from evodrive_ros.core.conventions import COMMANDS
 from evodrive_ros.core.ego_draft import DRAFT_FILE, DRAFT_MEMBERS, EgoDraft
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
@@ -27,6 +28,8 @@ from evodrive_ros.core.trajectory_codec import EGO_DRAFT, PAPER_CODEC, RESIDUAL_
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
 
 DRAFT_TRAIN_FILE = "ego_draft_train.npz"  # training only: never exported
+ROAD_PERCEPTION_FILE = "road_perception.safetensors"  # what a road-reading draft sees (``perception.RoadPerception``)
+ROAD_DRAFT_CELLS = 8  # a road-reading draft's cells ahead (8 x 8 of 5 m; ``ego_draft.coarse_road``)
 PRESETS = ("tiny", "deployable", "qwen2.5-vl-3b-shallow", "qwen2.5-vl-3b")
 DEFAULT_IMAGE_SIZE = {"tiny": (112, 196), "deployable": (224, 392), "qwen2.5-vl-3b-shallow": (308, 588), "qwen2.5-vl-3b": (308, 588)}  # (H, W); 3B: nuScenes 1600x900 smart-resized
 
@@ -155,17 +158,48 @@ def codec_of(model: Qwen2_5_VLForConditionalGeneration, model_dir: str | Path | 
     return codec.with_draft(EgoDraft.load(path))
 
 
-def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epochs: int, seed: int, members: int = DRAFT_MEMBERS) -> None:
+def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epochs: int, seed: int, members: int = DRAFT_MEMBERS,
+                       road_cells: int = 0) -> None:
     """Fits the learned ego draft (``members`` MLPs averaged) on ``train`` (the ``EGO_FIELDS`` of a
-    training split) into ``model_dir``: the draft on all of it (``DRAFT_FILE``, shipped with the
-    model) and its out-of-fold plans for those samples (``DRAFT_TRAIN_FILE``, read by every later
-    training on them)."""
+    training split, with ``road_cells``: also its ``ego_draft.ROAD_KEY`` features) into ``model_dir``:
+    the draft on all of it (``DRAFT_FILE``, shipped with the model) and its out-of-fold plans for
+    those samples (``DRAFT_TRAIN_FILE``, read by every later training on them)."""
     from evodrive_training.baselines.ego_mlp import EgoMLPConfig, fit_ego_draft
 
-    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=epochs, seed=seed, members=members))
+    draft, plans = fit_ego_draft(train, EgoMLPConfig(epochs=epochs, seed=seed, members=members, road_cells=road_cells))
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     draft.save(Path(model_dir) / DRAFT_FILE)
     np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train["sample_token"], dtype=str), plans=plans)
+
+
+def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, camera_paths, dataroot: str | Path,
+                  cells: int, blank: bool = False) -> np.ndarray:
+    """(N, cells²) road features (``ego_draft.coarse_road``) of samples' cameras, seen by the road
+    perception of ``model_dir`` (built as a copy of ``model``'s vision tower)."""
+    from evodrive_ros.core.ego_draft import coarse_road
+    from evodrive_training.models.perception import RoadPerception, road_grids
+
+    path = Path(model_dir) / ROAD_PERCEPTION_FILE
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: its draft reads the road ahead, but it has no {ROAD_PERCEPTION_FILE}")
+    perception = RoadPerception.load(path, model.model.visual)
+    return coarse_road(road_grids(perception, camera_paths, dataroot, image_spec(model), blank), cells)
+
+
+def drafts_seen(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, codec: TrajectoryCodec, samples, dataroot: str | Path,
+                blank: bool = False) -> dict[str, np.ndarray]:
+    """Sample token -> the codec's draft plan for ``samples`` whose draft reads the road (as its
+    perception sees their cameras; ``blank``: cameras blanked); empty for any other codec, whose
+    prior needs nothing but the sample."""
+    from evodrive_ros.core.ego_draft import ROAD_KEY
+
+    if codec.draft is None or not codec.draft.reads_road or not samples:
+        return {}
+    arrays = {"history_xy": np.stack([s.history_xy for s in samples]), "history_dynamics": np.stack([s.dynamics for s in samples]),
+              "history_valid": np.stack([np.ones(len(s.history_xy), bool) if s.history_valid is None else s.history_valid for s in samples]),
+              "command": np.array([COMMANDS.index(s.command) for s in samples]),
+              ROAD_KEY: road_features(model_dir, model, [s.camera_paths for s in samples], dataroot, codec.draft.road_cells, blank)}
+    return dict(zip((s.token for s in samples), codec.draft.plans(arrays)))
 
 
 def training_drafts(model_dir: str | Path) -> dict[str, np.ndarray]:
@@ -179,7 +213,7 @@ def training_drafts(model_dir: str | Path) -> dict[str, np.ndarray]:
 
 def carry_ego_draft(source_dir: str | Path, model_dir: str | Path) -> None:
     """Copies the draft files of ``source_dir`` (if any) into a model trained from it."""
-    for name in (DRAFT_FILE, DRAFT_TRAIN_FILE):
+    for name in (DRAFT_FILE, DRAFT_TRAIN_FILE, ROAD_PERCEPTION_FILE):
         if (Path(source_dir) / name).is_file() and Path(source_dir).resolve() != Path(model_dir).resolve():
             shutil.copyfile(Path(source_dir) / name, Path(model_dir) / name)
 
