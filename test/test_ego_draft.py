@@ -204,3 +204,60 @@ def test_a_draft_model_trains_exports_and_plans_in_the_runtime(tmp_path, capsys)
     (second / DRAFT_FILE).unlink()
     assert main(["predict", "--model", str(second), "--samples", str(split), "--output", str(pred)]) == 2
     assert f"has no {DRAFT_FILE}" in capsys.readouterr().out
+
+
+def test_a_model_whose_draft_reads_the_road_sees_it_in_training_prediction_export_and_the_runtime(tmp_path, capsys):
+    """A draft that reads the road: prediction sees it through the model's road perception (an error
+    without that file), blanked cameras change what it sees; the export ships the perception as the
+    road graph and the runtime's draft, on onnxruntime, plans as the PyTorch reference's."""
+    import shutil
+
+    import torch
+
+    from evodrive_ros.cli import main
+    from evodrive_ros.core.ego_draft import ROAD_KEY
+    from evodrive_ros.core.model_manifest import MANIFEST_FILE, ROAD_GRAPH, read_manifest
+    from evodrive_ros.runtime.loader import load_planner
+    from evodrive_training.baselines.ego_mlp import EgoMLPConfig, as_draft, train_ego_mlp
+    from evodrive_training.export.onnx_export import export_model_dir
+    from evodrive_training.export.torch_planner import load_torch_planner
+    from evodrive_training.models.perception import OccupancyProbe, RoadPerception
+    from evodrive_training.models.presets import ROAD_PERCEPTION_FILE, image_spec, load_pretrained
+    from exported_tiny import planner_input
+
+    split = write_fake_split(tmp_path, 4)
+    model_dir = tmp_path / "sft"
+    assert main(["train", "sft", "--samples", str(split), "--image-size", "56", "84", "--batch-size", "2", "--max-steps", "1",
+                 "--save-steps", "1", "--output-dir", str(model_dir), "--codec", "draft-residual-t2", "--text-only"]) == 0
+    road = np.random.default_rng(0).uniform(0, 1, (60, 4))
+    arrays = {**_arrays(60, 9), ROAD_KEY: road}
+    arrays["future_xy"][..., 1] += 3 * road[:, :1]  # the plan moves with what the road cells show
+    as_draft(train_ego_mlp(arrays, EgoMLPConfig(epochs=100, hidden=16, road_cells=2))).save(model_dir / DRAFT_FILE)
+    predict = ["predict", "--model", str(model_dir), "--samples", str(split), "--draft-only", "--output"]
+    assert main([*predict, str(tmp_path / "p.json")]) == 2
+    assert f"has no {ROAD_PERCEPTION_FILE}" in capsys.readouterr().out
+
+    model, _ = load_pretrained(model_dir)
+    torch.manual_seed(0)
+    head = OccupancyProbe(6 * image_spec(model).tokens_per_image, model.config.text_config.hidden_size, 4)
+    torch.nn.init.normal_(head.to_grid.weight, std=0.5)
+    RoadPerception(model.model.visual, head).save(model_dir / ROAD_PERCEPTION_FILE)
+    assert main([*predict, str(tmp_path / "seen.json")]) == 0
+    assert main([*predict, str(tmp_path / "blank.json"), "--blank-cameras"]) == 0
+    seen, blank = (np.stack([decode_text(p["predict"]) for p in json.loads((tmp_path / f"{name}.json").read_text())]) for name in ("seen", "blank"))
+    assert np.abs(seen - blank).max() > 0.01  # what the draft plans depends on what the cameras show
+
+    exported = tmp_path / "exported"
+    manifest = export_model_dir(model_dir, exported)
+    assert ROAD_GRAPH in manifest.graphs and (exported / manifest.graphs[ROAD_GRAPH].file).is_file()
+    inputs = planner_input(0, 56, 84)
+    runtime, reference = load_planner(exported, backend="onnxruntime"), load_torch_planner(model_dir)
+    np.testing.assert_allclose(runtime._prior(inputs, runtime._pixel_values(inputs)), reference._prior(inputs, reference._pixel_values(inputs)),
+                               atol=1e-4)
+    assert runtime.plan(inputs).ok
+    data = json.loads((exported / MANIFEST_FILE).read_text())
+    del data["graphs"][ROAD_GRAPH]
+    shutil.copytree(exported, tmp_path / "no_road")
+    (tmp_path / "no_road" / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="no 'road' graph"):
+        read_manifest(tmp_path / "no_road").trajectory_codec(tmp_path / "no_road")

@@ -26,6 +26,10 @@ VISION_GRAPH = "vision"
 DECODER_GRAPH = "decoder"
 VISION_INPUT = "pixel_values"
 VISION_OUTPUT = "image_features"
+# A draft that reads the road ahead (``ego_draft.EgoDraft.road_cells``) sees it through this graph:
+# the vision graph's input, the drivable share of each cell ahead [1, cells, cells] out.
+ROAD_GRAPH = "road"
+ROAD_OUTPUT = "road_ahead"
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,10 @@ class ModelManifest:
         codec = CODECS[self.codec]
         if codec.prior != EGO_DRAFT:
             return codec
-        return codec.with_draft(EgoDraft.load(confined(model_dir, self.draft.file)))
+        draft = EgoDraft.load(confined(model_dir, self.draft.file))
+        if draft.reads_road and ROAD_GRAPH not in self.graphs:
+            raise ValueError(f"{Path(model_dir) / MANIFEST_FILE}: its draft reads the road ahead, but no {ROAD_GRAPH!r} graph is listed")
+        return codec.with_draft(draft)
 
     @property
     def frame(self) -> TrajectoryFrame:
@@ -151,6 +158,8 @@ def read_manifest(model_dir: str | Path, verify_hashes: bool = False) -> ModelMa
              for name in (VISION_GRAPH, DECODER_GRAPH) if name in manifest.graphs]
     if len(files) < 2:
         raise ValueError(f"{path}: expected a {VISION_GRAPH!r} and a {DECODER_GRAPH!r} graph, got {sorted(manifest.graphs)}")
+    if ROAD_GRAPH in manifest.graphs:
+        files.append((f"{ROAD_GRAPH!r} graph", manifest.graph_path(model_dir, ROAD_GRAPH), manifest.graphs[ROAD_GRAPH].sha256))
     files.append(("tokenizer", manifest.tokenizer_path(model_dir), manifest.tokenizer_sha256))
     if manifest.prior == EGO_DRAFT:
         if manifest.draft is None:

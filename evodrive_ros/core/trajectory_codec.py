@@ -103,14 +103,16 @@ class TrajectoryCodec:
         pts = np.asarray(xy_prompt, dtype=np.float64).reshape(-1, 2)
         return "[" + ", ".join(f"({self.format_number(x)},{self.format_number(y)})" for x, y in pts) + "]"
 
-    def prior_plan(self, history_xy: np.ndarray, history_valid: np.ndarray | None, dynamics: np.ndarray, command: str) -> np.ndarray:
-        """The (6, 2) ego-frame plan the answer is relative to (zeros without a prior)."""
+    def prior_plan(self, history_xy: np.ndarray, history_valid: np.ndarray | None, dynamics: np.ndarray, command: str,
+                   road: np.ndarray | None = None) -> np.ndarray:
+        """The (6, 2) ego-frame plan the answer is relative to (zeros without a prior); ``road``: the
+        road features of a learned draft that reads them (``EgoDraft.road_cells``)."""
         if self.prior is None:
             return np.zeros((FUTURE_STEPS, 2))
         if self.prior == EGO_DRAFT:
             if self.draft is None:
                 raise ValueError(f"codec {self.name!r} corrects a learned ego draft: load it with the model (with_draft)")
-            return self.draft.plan(history_xy, history_valid, dynamics, command)
+            return self.draft.plan(history_xy, history_valid, dynamics, command, road)
         history_xy = np.asarray(history_xy, dtype=np.float64)
         valid = np.ones(len(history_xy), dtype=bool) if history_valid is None else np.asarray(history_valid, dtype=bool)
         return predict_kinematic(self.prior, history_xy[None], valid[None], np.asarray(dynamics, dtype=np.float64)[None])[0]

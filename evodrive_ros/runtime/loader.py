@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
-from evodrive_ros.core.model_manifest import ModelManifest, read_manifest
+from evodrive_ros.core.model_manifest import ROAD_GRAPH, ModelManifest, read_manifest
 from evodrive_ros.runtime.interface import Planner
 from evodrive_ros.runtime.pipeline import ModelEngine, VlaPlanner
 
@@ -54,8 +54,13 @@ def load_planner(
     tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path(model_dir)))
     model_id = f"{Path(model_dir).name}@{manifest.graphs['decoder'].sha256[:12]}/{backend}"
     frame = manifest.frame if sensor_mount is None or manifest.sensor_mount is None else TrajectoryFrame(manifest.trajectory_frame, sensor_mount)
+    road = None
+    if ROAD_GRAPH in manifest.graphs:
+        from evodrive_ros.runtime.onnx_backend import OnnxRoadView
+
+        road = OnnxRoadView(manifest.graph_path(model_dir, ROAD_GRAPH), "cuda" if backend == "onnxruntime-cuda" else "cpu", threads)
     return VlaPlanner(engine, tokenizer, manifest.image, manifest.cameras, arch.image_token_id, arch.hidden_size, model_id,
-                      manifest.trajectory_codec(model_dir), frame)
+                      manifest.trajectory_codec(model_dir), frame, road)
 
 
 def _engine(model_dir: Path, manifest: ModelManifest, backend: str, threads: int | None, precision: str, engine_cache: str | Path | None) -> ModelEngine:

@@ -1,4 +1,4 @@
-"""ONNX Runtime engine (CPU or CUDA execution provider) over a model directory's two graphs."""
+"""ONNX Runtime engine (CPU or CUDA execution provider) over a model directory's two graphs, and its road graph."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import onnxruntime as ort
 from evodrive_ros.core.model_manifest import (
     DECODER_GRAPH,
     MANIFEST_FILE,
+    ROAD_OUTPUT,
     VISION_GRAPH,
     VISION_INPUT,
     VISION_OUTPUT,
@@ -47,6 +48,28 @@ def check_graphs_match(manifest: ModelManifest, vision: ort.InferenceSession, de
         raise ValueError(f"{MANIFEST_FILE} does not describe its graphs: " + "; ".join(problems))
 
 
+def session(path: Path, device: str = "cpu", threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime session on ``device`` with ``threads`` intra-op threads (None: one per core)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=PROVIDERS[device])
+
+
+class OnnxRoadView:
+    """The road graph of a model whose draft reads the road ahead (``pipeline.RoadView``). It runs on
+    onnxruntime under every backend, the TensorRT one included: for the tiny preset it is a
+    two-block vision tower and a linear head, a few milliseconds on a CPU."""
+
+    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
+        self.session = session(path, device, threads)
+
+    def __call__(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.session.run([ROAD_OUTPUT], {VISION_INPUT: pixel_values.astype(np.float32, copy=False)})[0][0]
+
+
 def cuda_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
@@ -60,14 +83,8 @@ class OnnxRuntimeEngine(KvCacheEngine):
 
     def __init__(self, model_dir: str | Path, manifest: ModelManifest, device: str = "cpu", threads: int | None = None) -> None:
         super().__init__(manifest)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        providers = PROVIDERS[device]
-        self.vision = ort.InferenceSession(str(manifest.graph_path(model_dir, VISION_GRAPH)), options, providers=providers)
-        self.decoder = ort.InferenceSession(str(manifest.graph_path(model_dir, DECODER_GRAPH)), options, providers=providers)
+        self.vision = session(manifest.graph_path(model_dir, VISION_GRAPH), device, threads)
+        self.decoder = session(manifest.graph_path(model_dir, DECODER_GRAPH), device, threads)
         check_graphs_match(manifest, self.vision, self.decoder)
 
     def run_vision(self, pixel_values: np.ndarray) -> np.ndarray:

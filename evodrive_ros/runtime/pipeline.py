@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
@@ -19,12 +19,16 @@ from tokenizers import Tokenizer
 
 from evodrive_ros.core import prompts
 from evodrive_ros.core.constrained_decoding import DecodingError, TrajectoryGrammar, greedy_decode
+from evodrive_ros.core.ego_draft import coarse_road
 from evodrive_ros.core.frames import TrajectoryFrame
 from evodrive_ros.core.model_manifest import ModelManifest, decoder_io_names
 from evodrive_ros.core.preprocessing import ImageSpec, preprocess_images
 from evodrive_ros.core.trajectory_codec import PAPER_CODEC, TrajectoryCodec, TrajectoryParseError
 from evodrive_ros.runtime.interface import PlannerInput, PlanResult
 from evodrive_ros.runtime.mrope import mrope_positions
+
+
+RoadView = Callable[[np.ndarray], np.ndarray]  # a frame's pixel_values -> [cells, cells] drivable shares ahead
 
 
 class ModelEngine(Protocol):
@@ -105,9 +109,10 @@ def token_texts(tokenizer: Tokenizer) -> list[str]:
     return tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
 
 
-def prior_plan(inputs: PlannerInput, codec: TrajectoryCodec) -> np.ndarray:
-    """The codec's prior plan (its kinematic or learned draft) for this frame's ego history."""
-    return codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command)
+def prior_plan(inputs: PlannerInput, codec: TrajectoryCodec, road: np.ndarray | None = None) -> np.ndarray:
+    """The codec's prior plan (its kinematic or learned draft) for this frame's ego history (and the
+    road ahead its cameras show, for a draft that reads it)."""
+    return codec.prior_plan(inputs.history_xy, inputs.history_valid, inputs.dynamics, inputs.command, road)
 
 
 def prompt_ids(tokenizer: Tokenizer, spec: ImageSpec, n_cameras: int, inputs: PlannerInput, codec: TrajectoryCodec = PAPER_CODEC,
@@ -129,6 +134,7 @@ class VlaPlanner:
     becomes waypoints (added to the prior plan of this frame's history for a prior codec). Its
     trajectory frame decides whose path the model reads and writes: inputs and plans are the base's
     path (``base_link``) here, converted to and from the lidar's for a model trained in that frame.
+    A learned draft that reads the road ahead sees it through ``road`` (the model's road graph).
     """
 
     def __init__(
@@ -142,7 +148,11 @@ class VlaPlanner:
         model_id: str,
         codec: TrajectoryCodec = PAPER_CODEC,
         frame: TrajectoryFrame = TrajectoryFrame(),
+        road: RoadView | None = None,
     ) -> None:
+        if codec.draft is not None and codec.draft.reads_road and road is None:
+            raise ValueError("the model's draft reads the road ahead: the planner needs its road graph")
+        self.road = road if codec.draft is not None and codec.draft.reads_road else None
         self.engine = engine
         self.codec = codec
         self.frame = frame
@@ -158,7 +168,21 @@ class VlaPlanner:
         self._merged_grid = (spec.grid_thw[1] // spec.merge_size, spec.grid_thw[2] // spec.merge_size)
 
     def prompt_ids(self, inputs: PlannerInput) -> np.ndarray:
-        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), self._in_model_frame(inputs), self.codec)
+        inputs = self._in_model_frame(inputs)
+        return prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec,
+                          self._prior(inputs, self._pixel_values(inputs)) if self.codec.shows_draft else None)
+
+    def _pixel_values(self, inputs: PlannerInput) -> np.ndarray:
+        missing = [c for c in self.cameras if c not in inputs.images]
+        if missing:
+            raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
+        return preprocess_images([inputs.images[c] for c in self.cameras], self.image_spec, self._pool.map)[0]
+
+    def _prior(self, inputs: PlannerInput, pixel_values: np.ndarray) -> np.ndarray:
+        """The codec's prior plan for ``inputs`` (in the model's frame), its draft seeing the road in
+        ``pixel_values`` where it reads it."""
+        road = None if self.road is None else coarse_road(self.road(pixel_values)[None], self.codec.draft.road_cells)[0]
+        return prior_plan(inputs, self.codec, road)
 
     def _in_model_frame(self, inputs: PlannerInput) -> PlannerInput:
         """The history as the path of the point the model was trained on (the base's, or the lidar's)."""
@@ -177,12 +201,9 @@ class VlaPlanner:
             clock = now
 
         try:
-            missing = [c for c in self.cameras if c not in inputs.images]
-            if missing:
-                raise ValueError(f"missing camera image(s) {missing}; the model needs {list(self.cameras)}")
-            pixel_values, _ = preprocess_images([inputs.images[c] for c in self.cameras], self.image_spec, self._pool.map)
+            pixel_values = self._pixel_values(inputs)
             inputs = self._in_model_frame(inputs)  # from here on, the model's trajectory frame
-            prior = prior_plan(inputs, self.codec)  # once: the prompt shows a learned draft, the answer corrects it
+            prior = self._prior(inputs, pixel_values)  # once: the prompt shows a learned draft, the answer corrects it
             input_ids = prompt_ids(self.tokenizer, self.image_spec, len(self.cameras), inputs, self.codec, prior)
             positions, next_position = mrope_positions(input_ids, self.image_token_id, [self._merged_grid] * len(self.cameras))
             lap("preprocess")

@@ -8,6 +8,8 @@ Both reuse the model's own modules and weights; only the parts that do not trace
   here with transformers' own helpers; attention then runs as one SDPA call per image (images are
   batched, they never attend to each other) with a block-diagonal mask from the window ids. The
   patch embedding is written as the matrix product it is.
+* ``RoadAhead``: the same fixed-grid encoder under a road perception's head (a draft that reads
+  the road ahead), the drivable shares of its cells as the output.
 * ``DecoderWithCache``: one graph for any S new tokens on top of P cached ones (the prompt's fixed
   prefix with P = 0, the rest of the prompt on that prefix, decode steps of one or more tokens):
   token embeddings with the image features in place of ``<|image_pad|>``, the decoder layers with
@@ -26,11 +28,12 @@ from evodrive_ros.core.preprocessing import ImageSpec
 
 
 class FixedGridVision(nn.Module):
-    """pixel_values [n·gh·gw, patch_dim] -> image features [n·tokens_per_image, hidden] (LLM width)."""
+    """pixel_values [n·gh·gw, patch_dim] -> image features [n·tokens_per_image, hidden] (LLM width)
+    of a Qwen2.5-VL vision tower (``visual``: the model's, or a road perception's copy)."""
 
-    def __init__(self, model: Qwen2_5_VLForConditionalGeneration, spec: ImageSpec, n_images: int) -> None:
+    def __init__(self, visual: nn.Module, spec: ImageSpec, n_images: int) -> None:
         super().__init__()
-        self.visual = model.model.visual
+        self.visual = visual
         self.n_images = n_images
         grid = torch.tensor([spec.grid_thw], dtype=torch.long)
         unit = self.visual.spatial_merge_unit
@@ -74,6 +77,20 @@ class FixedGridVision(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scaling)
         return attn.proj(out.transpose(1, 2).reshape(n, p, width))
+
+
+class RoadAhead(nn.Module):
+    """pixel_values of one frame's cameras -> [1, cells, cells] drivable shares of the area ahead
+    (``perception.RoadPerception``: its frozen tower, read by its head, through a sigmoid)."""
+
+    def __init__(self, perception: nn.Module, spec: ImageSpec, n_images: int) -> None:
+        super().__init__()
+        self.tokens = FixedGridVision(perception.visual, spec, n_images)
+        self.head = perception.head
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        tokens = self.tokens(pixel_values)
+        return torch.sigmoid(self.head(tokens.reshape(1, -1, tokens.shape[-1])))
 
 
 class DecoderWithCache(nn.Module):

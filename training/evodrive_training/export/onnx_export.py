@@ -28,6 +28,8 @@ from evodrive_ros.core.ego_draft import DRAFT_FILE
 from evodrive_ros.core.model_manifest import (
     DECODER_GRAPH,
     MANIFEST_FILE,
+    ROAD_GRAPH,
+    ROAD_OUTPUT,
     VISION_GRAPH,
     VISION_INPUT,
     VISION_OUTPUT,
@@ -41,20 +43,27 @@ from evodrive_ros.core.safe_output import check_output_dir, output_dir, sha256_f
 from evodrive_ros.core.trajectory_codec import TrajectoryCodec
 from evodrive_ros.runtime.engine_plan import graph_profiles
 from evodrive_training.export.trt_compat import assert_trt_compatible
-from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, kv_shape
-from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, trajectory_frame_of
+from evodrive_training.export.graphs import DecoderWithCache, FixedGridVision, RoadAhead, kv_shape
+from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, road_perception, trajectory_frame_of
 
 OPSET = 18
 EXPORT_TOOL = "evodrive export"
 TOKENIZER_FILE = "tokenizer.json"
-GRAPH_FILES = {VISION_GRAPH: "vision.onnx", DECODER_GRAPH: "decoder.onnx"}
+GRAPH_FILES = {VISION_GRAPH: "vision.onnx", DECODER_GRAPH: "decoder.onnx", ROAD_GRAPH: "road.onnx"}
 
 
 def export_vision(model: Qwen2_5_VLForConditionalGeneration, spec: ImageSpec, n_images: int, path: Path, opset: int = OPSET) -> None:
     """Vision tower + merger for exactly ``n_images`` images of ``spec`` (all shapes static)."""
-    wrapper = FixedGridVision(model, spec, n_images).eval()
+    wrapper = FixedGridVision(model.model.visual, spec, n_images).eval()
     pixel_values = torch.zeros(n_images * spec.grid_thw[1] * spec.grid_thw[2], spec.patch_dim)
     _export(wrapper, (pixel_values,), path, [VISION_INPUT], [VISION_OUTPUT], None, opset)
+
+
+def export_road(perception: torch.nn.Module, spec: ImageSpec, n_images: int, path: Path, opset: int = OPSET) -> None:
+    """A road perception (``RoadPerception``) for exactly ``n_images`` images of ``spec``: the same
+    input as the vision graph, the drivable shares ahead out (all shapes static)."""
+    pixel_values = torch.zeros(n_images * spec.grid_thw[1] * spec.grid_thw[2], spec.patch_dim)
+    _export(RoadAhead(perception, spec, n_images).eval(), (pixel_values,), path, [VISION_INPUT], [ROAD_OUTPUT], None, opset)
 
 
 def export_decoder(model: Qwen2_5_VLForConditionalGeneration, path: Path, opset: int = OPSET) -> None:
@@ -110,10 +119,6 @@ def export_model_dir(checkpoint: str | Path, out: str | Path, overwrite: bool = 
     checkpoint, out = Path(checkpoint), Path(out)
     check_output_dir(out, EXPORT_TOOL, [checkpoint], overwrite)
     model, tokenizer = load_pretrained(checkpoint, dtype=torch.float32)
-    draft = codec_of(model, checkpoint).draft
-    if draft is not None and draft.reads_road:  # before any output is written
-        raise ValueError(f"{checkpoint}: its draft reads the road ahead from the cameras, which the runtime has no graph for yet; "
-                         "export a model whose draft reads the ego state only")
     model.eval()
     model.set_attn_implementation("eager")  # the TorchScript exporter does not convert GQA + SDPA
     spec = image_spec(model)
@@ -127,10 +132,13 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
     export_decoder(model, tmp / GRAPH_FILES[DECODER_GRAPH])
     tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))
     codec, frame = codec_of(model, checkpoint), trajectory_frame_of(model)
-    draft = None
+    draft, graphs = None, [VISION_GRAPH, DECODER_GRAPH]
     if codec.draft is not None:
         codec.draft.save(tmp / DRAFT_FILE)
         draft = GraphFile(DRAFT_FILE, sha256_file(tmp / DRAFT_FILE))
+        if codec.draft.reads_road:  # what it reads, seen by the road perception that travels with the model
+            export_road(road_perception(checkpoint, model), spec, len(CAMERAS), tmp / GRAPH_FILES[ROAD_GRAPH])
+            graphs.append(ROAD_GRAPH)
     manifest = ModelManifest(
         draft=draft,
         codec=codec.name,
@@ -142,7 +150,7 @@ def _write_model_dir(model, tokenizer, spec: ImageSpec, tmp: Path, checkpoint: P
         prompt_version=prompts.PROMPT_VERSION,
         tokenizer=TOKENIZER_FILE,
         tokenizer_sha256=sha256_file(tmp / TOKENIZER_FILE),
-        graphs={name: GraphFile(file, sha256_file(tmp / file)) for name, file in GRAPH_FILES.items()},
+        graphs={name: GraphFile(GRAPH_FILES[name], sha256_file(tmp / GRAPH_FILES[name])) for name in graphs},
         architecture=architecture(model),
         max_sequence_length=max_sequence_length(tokenizer, spec, len(CAMERAS), codec),
         provenance=_provenance(model, checkpoint, preset),

@@ -18,7 +18,7 @@ from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.runtime.pipeline import VlaPlanner
 from evodrive_training.models.forward import mrope_positions, vision_tokens_of
-from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, trajectory_frame_of
+from evodrive_training.models.presets import codec_of, image_spec, load_pretrained, road_perception, trajectory_frame_of
 
 
 class TorchEngine:
@@ -63,9 +63,13 @@ def load_torch_planner(checkpoint: str | Path, threads: int | None = None) -> Vl
     if threads:
         torch.set_num_threads(threads)
     model, tokenizer = load_pretrained(checkpoint, dtype=torch.float32)
-    spec = image_spec(model)
+    spec, codec = image_spec(model), codec_of(model, checkpoint)
     engine = TorchEngine(model, spec, len(CAMERAS))
+    road = None
+    if codec.draft is not None and codec.draft.reads_road:
+        perception, grid = road_perception(checkpoint, model), torch.tensor([spec.grid_thw] * len(CAMERAS))
+        road = lambda pixel_values: perception(torch.from_numpy(pixel_values), grid, 1)[0].numpy()  # noqa: E731
     return VlaPlanner(
         engine, tokenizer.backend_tokenizer, spec, CAMERAS, model.config.image_token_id,
-        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec_of(model, checkpoint), trajectory_frame_of(model),
+        model.config.text_config.hidden_size, f"{Path(checkpoint).name}/torch", codec, trajectory_frame_of(model), road,
     )

@@ -172,18 +172,24 @@ def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epoc
     np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train["sample_token"], dtype=str), plans=plans)
 
 
-def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, camera_paths, dataroot: str | Path,
-                  cells: int, blank: bool = False) -> np.ndarray:
-    """(N, cells²) road features (``ego_draft.coarse_road``) of samples' cameras, seen by the road
-    perception of ``model_dir`` (built as a copy of ``model``'s vision tower)."""
-    from evodrive_ros.core.ego_draft import coarse_road
-    from evodrive_training.models.perception import RoadPerception, road_grids
+def road_perception(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration):
+    """The ``perception.RoadPerception`` of ``model_dir`` (its tower built as a copy of ``model``'s)."""
+    from evodrive_training.models.perception import RoadPerception
 
     path = Path(model_dir) / ROAD_PERCEPTION_FILE
     if not path.is_file():
         raise ValueError(f"{model_dir}: its draft reads the road ahead, but it has no {ROAD_PERCEPTION_FILE}")
-    perception = RoadPerception.load(path, model.model.visual)
-    return coarse_road(road_grids(perception, camera_paths, dataroot, image_spec(model), blank), cells)
+    return RoadPerception.load(path, model.model.visual)
+
+
+def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, camera_paths, dataroot: str | Path,
+                  cells: int, blank: bool = False) -> np.ndarray:
+    """(N, cells²) road features (``ego_draft.coarse_road``) of samples' cameras, as the road
+    perception of ``model_dir`` sees them."""
+    from evodrive_ros.core.ego_draft import coarse_road
+    from evodrive_training.models.perception import road_grids
+
+    return coarse_road(road_grids(road_perception(model_dir, model), camera_paths, dataroot, image_spec(model), blank), cells)
 
 
 def drafts_seen(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, codec: TrajectoryCodec, samples, dataroot: str | Path,
