@@ -1,6 +1,6 @@
-"""`evodrive ablation --quick --world vision --road-draft` end to end over two seeds: every method
-scored under both protocols and on the vision-dependent split, mean ± std over the seeds with the
-per-seed values kept, trainings in parallel processes, resumable; the draft reads the road ahead."""
+"""`evodrive ablation --quick --world vision` end to end over two seeds: every method scored under
+both protocols and on the vision-dependent split, mean ± std over the seeds with the per-seed values
+kept, trainings in parallel processes, resumable; the draft reads the road ahead (the default plan)."""
 
 import json
 import math
@@ -17,11 +17,10 @@ def _finite(values) -> bool:
 
 def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     out, reports = tmp_path / "work", tmp_path / "reports"
-    argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2",
-            "--road-draft"]
+    argv = ["ablation", "--quick", "--world", "vision", "--out", str(out), "--report-dir", str(reports), "--seeds", "0", "1", "--jobs", "2"]
     assert main(argv) == 0
 
-    result = json.loads((reports / "ablation_vision_road.json").read_text())
+    result = json.loads((reports / "ablation_vision.json").read_text())
     split = result["config"]["vision_split"]
     assert result["config"]["world"] == "vision" and split["n_samples"] == sum(split["causes"].values())
     assert result["config"]["road_pretraining"] and result["config"]["road_draft"]  # pretrained on the map mask, the draft reads it
@@ -52,7 +51,7 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
     assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
-    report_md = (reports / "ablation_vision_road.md").read_text()
+    report_md = (reports / "ablation_vision.md").read_text()
     assert "| + visual anchoring (full EvoDriveVLA) |" in report_md and "| SFT, cameras blanked at test time |" in report_md
     for seed in result["per_seed"]:  # the blanked row reuses the SFT model and its probe; the text-only one is its own
         assert seed["methods"]["sft_blank"]["perception_probe"] == seed["methods"]["sft"]["perception_probe"]
@@ -63,7 +62,7 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
         assert _finite(curve["ap"]["mean"]) and curve["steps"] == sorted(curve["steps"])
         final = [seed["methods"][key]["perception_probe"]["ap"] for seed in result["per_seed"]]
         assert math.isclose(curve["ap"]["mean"][-1], sum(final) / 2, abs_tol=1e-3)  # the last snapshot is the trained encoder
-    assert (reports / "ablation_vision_road_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
+    assert (reports / "ablation_vision_probe_curves.png").stat().st_size > 1000 and "Perception over training" in report_md
     assert not (out / "seed-0" / "models" / "sft_blank").exists()
     for seed in ("seed-0", "seed-1"):  # one teacher pass per seed for the four distilled rungs, its file removed after
         distilled = [m.key for m in METHODS if m.kind == "student" and m.mode == "student"]
@@ -90,3 +89,19 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     stamp = (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns
     assert main(argv) == 0  # every stage skipped
     assert (out / "seed-0" / "models" / "evodrive" / "training.json").stat().st_mtime_ns == stamp
+
+
+def test_the_plan_reads_the_road_unless_asked_for_the_ego_only_draft():
+    import argparse
+
+    from evodrive_training.ablation import add_arguments, plan_of, report_stem
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    plan = lambda *argv: plan_of(parser.parse_args(list(argv)))  # noqa: E731
+    default, ego, ego_road, vision = plan(), plan("--ego-draft"), plan("--ego-draft", "--road-pretraining"), plan("--world", "vision")
+    assert default.road_draft and default.road_pretraining and report_stem(default) == "ablation"
+    assert not ego.road_draft and not ego.road_pretraining and report_stem(ego) == "ablation_ego_draft"
+    assert ego_road.road_pretraining and not ego_road.road_draft
+    assert not vision.road_draft and report_stem(vision) == "ablation_vision"  # its tables' CTRA codec has no draft
+    assert plan("--quick", "--world", "vision").road_draft  # the smoke run above covers the road draft

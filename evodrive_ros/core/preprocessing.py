@@ -19,7 +19,7 @@ levels. Training (``load_rgb``) and the vehicle (the node's image conversion) bo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +118,16 @@ def blank_rgb(spec: ImageSpec) -> np.ndarray:
     """A uniform mid-grey frame at the model's size: a camera that shows nothing (the ablation rows
     with the cameras blanked at test time)."""
     return np.full((spec.height, spec.width, 3), 128, np.uint8)
+
+
+# A camera frame whose pixels vary less than this (8-bit levels, standard deviation over a sparse
+# grid of pixels) shows nothing: a covered lens, a dead sensor, the ablation's blanked camera.
+UNIFORM_FRAME_STD = 2.0
+
+
+def uniform_frames(images: Mapping[str, np.ndarray]) -> list[str]:
+    """The cameras of ``images`` whose frame is uniform (``UNIFORM_FRAME_STD``)."""
+    return [name for name, rgb in images.items() if float(np.asarray(rgb)[::8, ::8].std()) < UNIFORM_FRAME_STD]
 
 
 def resize_rgb(rgb: np.ndarray, spec: ImageSpec) -> np.ndarray:
