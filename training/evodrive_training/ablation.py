@@ -177,12 +177,12 @@ CURVE_KEYS = ("sft", "kd_mc_dropout", "evodrive")  # no distillation, distillati
 TEACHER = Method("teacher", "oracle teacher (ceiling: sees the future; one for all seeds)", "teacher", mode="teacher")
 # The plans of the draft itself, with no language model: where every student and the teacher start.
 DRAFT = Method("draft", "the draft alone (what every student refines; one for all seeds)", "draft", predict_args=("--draft-only",),
-               model_of="pretrained")
-# The ego-status MLP (one, the AD-MLP floor) and the draft's recipe (``Plan.draft_members`` of them
-# averaged; each seed its own, seed 0's is the draft every student refines): what a student adds to
-# its draft is the difference to the second.
+               model_of="pretrained")  # ``PRETRAINED``: the draft is fitted in the pretraining stage
+# The ego-status MLP (one, the AD-MLP floor) and the ego-only draft's recipe (``Plan.draft_members``
+# of them averaged; each seed its own): with ``Plan.road_draft`` what the road the cameras show adds
+# is the difference between the second and ``DRAFT``; with an ego-only draft seed 0's is the draft.
 BASELINES = (Method("cv", "constant velocity", "baseline"), Method("ctra", "constant turn rate + acceleration", "baseline"),
-             Method("ego_mlp", "ego-status MLP", "baseline"), Method("ego_mlp_draft", "ego-status MLPs averaged (the draft's recipe)", "baseline"))
+             Method("ego_mlp", "ego-status MLP", "baseline"), Method("ego_mlp_draft", "ego-status MLPs averaged (the ego-only draft's recipe)", "baseline"))
 KINEMATIC_KEYS = ("cv", "ctra")  # instant: no process of their own
 METHODS = (*BASELINES, DRAFT, *STUDENTS, TEACHER)
 PRETRAINED = "pretrained"  # the perception-pretrained model (the self-anchor's source)
@@ -655,7 +655,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "pretraining unless --road-pretraining); report ablation_ego_draft.*")
     parser.add_argument("--road-pretraining", action="store_true",
                         help="perception pretraining also on the drivable area ahead (the dataroot's map mask through the sample "
-                             "cache); another plan than the tables': use its own --out and --report-dir")
+                             "cache) where the plan has none: with --ego-draft or --world vision (the default plan has it)")
 
 
 def run_shared(ws: Workspace) -> None:
