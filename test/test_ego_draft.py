@@ -255,6 +255,9 @@ def test_a_model_whose_draft_reads_the_road_sees_it_in_training_prediction_expor
     np.testing.assert_allclose(runtime._prior(inputs, runtime._pixel_values(inputs)), reference._prior(inputs, reference._pixel_values(inputs)),
                                atol=1e-4)
     assert runtime.plan(inputs).ok
+    from evodrive_ros.runtime.bench import model_frame_shape
+
+    assert model_frame_shape(runtime, inputs).prompt_tokens == runtime.prompt_ids(inputs).shape[1]  # `evodrive bench` sizes its frames
     covered = runtime.plan(replace(inputs, images={**inputs.images, "CAM_BACK": np.full_like(inputs.images["CAM_BACK"], 20)}))
     assert not covered.ok and "['CAM_BACK'] show a uniform frame" in covered.error  # it cannot see the road: no plan
     data = json.loads((exported / MANIFEST_FILE).read_text())

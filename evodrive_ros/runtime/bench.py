@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
 
 from evodrive_ros.core.conventions import CAMERAS
 from evodrive_ros.core.model_manifest import Architecture, ModelManifest, read_manifest
@@ -26,7 +25,7 @@ from evodrive_ros.core.safe_output import write_json
 from evodrive_ros.runtime import latency_model as lm
 from evodrive_ros.runtime.interface import PlannerInput
 from evodrive_ros.runtime.loader import available_backends, load_planner
-from evodrive_ros.runtime.pipeline import VlaPlanner, prompt_ids
+from evodrive_ros.runtime.pipeline import VlaPlanner
 
 STAGES = ("preprocess", "vision", "prefill", "decode", "total")
 PERCENTILES = (50, 90, 99)
@@ -64,14 +63,13 @@ def measure(planner: VlaPlanner, frames: list[PlannerInput], runs: int, warmup: 
     return {"runs": runs, "failures": failures, "answer_tokens": float(np.mean(answer_tokens)), "stages_ms": stats}
 
 
-def model_frame_shape(model_dir: str | Path, manifest: ModelManifest, frame: PlannerInput) -> lm.FrameShape:
-    """This model's prompt length for ``frame`` and the token count of a typical answer."""
-    tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path(model_dir)))
-    codec = manifest.trajectory_codec(model_dir)
-    prompt = prompt_ids(tokenizer, manifest.image, len(manifest.cameras), frame, codec).shape[1]
-    typical = codec.encode(np.stack([np.arange(1, 7) * 4.0, np.arange(1, 7) * -0.25], axis=1), np.zeros((6, 2)))
-    answer = len(tokenizer.encode(typical, add_special_tokens=False).ids)
-    return lm.FrameShape(len(manifest.cameras), manifest.image, prompt, answer)
+def model_frame_shape(planner: VlaPlanner, frame: PlannerInput) -> lm.FrameShape:
+    """The prompt length ``planner`` gives ``frame`` (its draft's plan included, seen through the road
+    graph where the draft reads one) and the token count of a typical answer."""
+    prompt = planner.prompt_ids(frame).shape[1]
+    typical = planner.codec.encode(np.stack([np.arange(1, 7) * 4.0, np.arange(1, 7) * -0.25], axis=1), np.zeros((6, 2)))
+    answer = len(planner.tokenizer.encode(typical, add_special_tokens=False).ids)
+    return lm.FrameShape(len(planner.cameras), planner.image_spec, prompt, answer)
 
 
 def orin_row(name: str, arch: Architecture, frame: lm.FrameShape) -> dict:
@@ -102,7 +100,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     manifest = read_manifest(args.model_dir)
     frames = synthetic_frames(args.distinct_frames)
     peak, assumption = lm.cpu_peak_flops(args.threads)
-    shape = model_frame_shape(args.model_dir, manifest, frames[0])
+    shape = model_frame_shape(load_planner(args.model_dir, "onnxruntime", threads=args.threads), frames[0])
     flops = lm.frame_flops(manifest.architecture, shape)
     report: dict = {
         "model_dir": str(args.model_dir), "threads": args.threads, "prompt_tokens": shape.prompt_tokens,
