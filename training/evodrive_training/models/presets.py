@@ -12,8 +12,10 @@ preset keeps the paper's ``text`` codec.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +28,10 @@ from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
 from evodrive_ros.core.trajectory_codec import EGO_DRAFT, PAPER_CODEC, RESIDUAL_CODEC, TrajectoryCodec, get_codec
 from evodrive_training.models.tokenizer import build_tiny_tokenizer, number_tokens
+
+if TYPE_CHECKING:
+    from evodrive_training.dataset import DrivingSample
+    from evodrive_training.models.perception import RoadPerception
 
 DRAFT_TRAIN_FILE = "ego_draft_train.npz"  # training only: never exported
 ROAD_PERCEPTION_FILE = "road_perception.safetensors"  # what a road-reading draft sees (``perception.RoadPerception``)
@@ -172,7 +178,7 @@ def fit_ego_draft_into(model_dir: str | Path, train: dict[str, np.ndarray], epoc
     np.savez(Path(model_dir) / DRAFT_TRAIN_FILE, tokens=np.asarray(train["sample_token"], dtype=str), plans=plans)
 
 
-def road_perception(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration):
+def road_perception(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration) -> RoadPerception:
     """The ``perception.RoadPerception`` of ``model_dir`` (its tower built as a copy of ``model``'s)."""
     from evodrive_training.models.perception import RoadPerception
 
@@ -182,8 +188,8 @@ def road_perception(model_dir: str | Path, model: Qwen2_5_VLForConditionalGenera
     return RoadPerception.load(path, model.model.visual)
 
 
-def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, camera_paths, dataroot: str | Path,
-                  cells: int, blank: bool = False) -> np.ndarray:
+def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, camera_paths: Sequence[Sequence[str]],
+                  dataroot: str | Path, cells: int, blank: bool = False) -> np.ndarray:
     """(N, cells²) road features (``ego_draft.coarse_road``) of samples' cameras, as the road
     perception of ``model_dir`` sees them."""
     from evodrive_ros.core.ego_draft import coarse_road
@@ -192,8 +198,8 @@ def road_features(model_dir: str | Path, model: Qwen2_5_VLForConditionalGenerati
     return coarse_road(road_grids(road_perception(model_dir, model), camera_paths, dataroot, image_spec(model), blank), cells)
 
 
-def drafts_seen(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, codec: TrajectoryCodec, samples, dataroot: str | Path,
-                blank: bool = False) -> dict[str, np.ndarray]:
+def drafts_seen(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration, codec: TrajectoryCodec, samples: Sequence[DrivingSample],
+                dataroot: str | Path, blank: bool = False) -> dict[str, np.ndarray]:
     """Sample token -> the codec's draft plan for ``samples`` whose draft reads the road (as its
     perception sees their cameras; ``blank``: cameras blanked); empty for any other codec, whose
     prior needs nothing but the sample."""
