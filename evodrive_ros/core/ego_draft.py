@@ -18,6 +18,7 @@ area ahead as the cameras see it (a road head on the frozen perception-pretraine
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +64,12 @@ def coarse_road(drivable: np.ndarray, cells: int) -> np.ndarray:
     its (C / cells)² finer cells. Measured (session 18): the road head's 16×16 prediction read by the
     draft scored 0.342 m UniAD, averaged to 8×8 0.302 (fewer, less noisy features for the MLPs)."""
     drivable = np.asarray(drivable, dtype=np.float32)
-    n = len(drivable)
-    side = int(round(np.sqrt(drivable[0].size))) if n else cells
-    if side * side != (drivable[0].size if n else side * side) or side % cells:
-        raise ValueError(f"a {side}x{side} road grid does not pool to {cells}x{cells} cells")
+    size = int(np.prod(drivable.shape[1:]))
+    side = math.isqrt(size)
+    if side * side != size or side % cells:
+        raise ValueError(f"a grid of {size} cells does not pool to {cells}x{cells} cells")
     block = side // cells
-    return drivable.reshape(n, cells, block, cells, block).mean(axis=(2, 4)).reshape(n, cells * cells)
+    return drivable.reshape(-1, cells, block, cells, block).mean(axis=(2, 4)).reshape(-1, cells * cells)
 
 
 def draft_features(arrays: Mapping[str, np.ndarray], road_cells: int = 0) -> np.ndarray:

@@ -22,7 +22,6 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from evodrive_ros.core import prompts
-from evodrive_ros.core.conventions import COMMANDS
 from evodrive_ros.core.ego_draft import DRAFT_FILE, DRAFT_MEMBERS, EgoDraft
 from evodrive_ros.core.frames import SensorMount, TrajectoryFrame
 from evodrive_ros.core.preprocessing import ImageSpec
@@ -203,15 +202,10 @@ def drafts_seen(model_dir: str | Path, model: Qwen2_5_VLForConditionalGeneration
     """Sample token -> the codec's draft plan for ``samples`` whose draft reads the road (as its
     perception sees their cameras; ``blank``: cameras blanked); empty for any other codec, whose
     prior needs nothing but the sample."""
-    from evodrive_ros.core.ego_draft import ROAD_KEY
-
     if codec.draft is None or not codec.draft.reads_road or not samples:
         return {}
-    arrays = {"history_xy": np.stack([s.history_xy for s in samples]), "history_dynamics": np.stack([s.dynamics for s in samples]),
-              "history_valid": np.stack([np.ones(len(s.history_xy), bool) if s.history_valid is None else s.history_valid for s in samples]),
-              "command": np.array([COMMANDS.index(s.command) for s in samples]),
-              ROAD_KEY: road_features(model_dir, model, [s.camera_paths for s in samples], dataroot, codec.draft.road_cells, blank)}
-    return dict(zip((s.token for s in samples), codec.draft.plans(arrays)))
+    road = road_features(model_dir, model, [s.camera_paths for s in samples], dataroot, codec.draft.road_cells, blank)
+    return {s.token: codec.prior_plan(s.history_xy, s.history_valid, s.dynamics, s.command, r) for s, r in zip(samples, road)}
 
 
 def training_drafts(model_dir: str | Path) -> dict[str, np.ndarray]:
