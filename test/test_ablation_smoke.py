@@ -49,7 +49,8 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
                 assert 0.0 <= probed["iou"] <= 1.0 and 0.0 < probed["positive_rate"] < 1.0
                 assert probed["ap_ci95"][0] <= probed["ap"] <= probed["ap_ci95"][1]
     assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
-    assert set(result["config"]["probe_references"]) == {"pretrained", "untrained"}
+    assert set(result["config"]["probe_references"]) == {"pretrained", "untrained", "location prior"}
+    assert 0.0 < result["config"]["probe_references"]["location prior"]["mean"] <= 1.0
     assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
     report_md = (reports / "ablation_vision.md").read_text()
     assert "| + visual anchoring (full EvoDriveVLA) |" in report_md and "| SFT, cameras blanked at test time |" in report_md

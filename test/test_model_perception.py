@@ -9,7 +9,7 @@ from model_fixtures import fake_samples, tiny_pair
 from evodrive_ros.core.driving_samples import pack_occupancy
 from evodrive_training.models.perception import (
     OccupancyProbe, PerceptionDataset, average_precision, best_iou_threshold, coarse_occupancy, collate_views,
-    encode_views, fit_linear_probe, probe_metrics, train_occupancy,
+    encode_views, fit_linear_probe, location_prior_ap, probe_metrics, train_occupancy,
 )
 from evodrive_training.models.presets import image_spec
 
@@ -45,6 +45,17 @@ def test_probe_separates_what_the_encoder_sees_on_held_out_samples(tmp_path):
     assert metrics["ap_ci95"][0] <= metrics["ap"] <= metrics["ap_ci95"][1]
     shuffled = probe_metrics(probe, (tokens, targets), (noisy, targets.flip(0)))  # held-out labels swapped
     assert shuffled["ap"] < 0.6 and shuffled["iou"] < 0.1
+
+
+def test_location_prior_scores_cells_by_how_often_they_were_occupied():
+    fit = torch.zeros(10, 2, 2)
+    fit[:, 0, 0] = 1.0  # always occupied
+    fit[:3, 1, 1] = 1.0  # sometimes
+    held_out = torch.zeros(4, 2, 2)
+    held_out[:, 0, 0] = 1.0
+    assert location_prior_ap(fit, held_out) == 1.0  # the always-occupied cell ranks first
+    held_out[:, 0, 0], held_out[:, 0, 1] = 0.0, 1.0  # now only a cell never seen occupied: ranked last
+    assert location_prior_ap(fit, held_out) == 0.25  # its four positives tie with every empty cell of rate 0
 
 
 def test_average_precision_and_threshold_on_known_cases():

@@ -188,6 +188,7 @@ METHODS = (*BASELINES, DRAFT, *STUDENTS, TEACHER)
 PRETRAINED = "pretrained"  # the perception-pretrained model (the self-anchor's source)
 WARMUP = "warmup"  # PRETRAINED after the language warm-up: where the teacher and every student start
 UNTRAINED = "untrained"  # the same tiny model freshly initialised: the perception probe's floor
+LOCATION_PRIOR = "location prior"  # no encoder: each cell scored by its occupancy rate (``perception.location_prior_ap``)
 # Built once, with the first seed, and shared by every seed (as the paper's students share one
 # pretrained checkpoint and one teacher): seeds vary the students' data order, dropout and sampling.
 SHARED_KEYS = (PRETRAINED, UNTRAINED, WARMUP, TEACHER.key, DRAFT.key)
@@ -451,7 +452,7 @@ def probe(ws: Workspace, key: str, step: int | None = None) -> None:
     import safetensors.torch
     from tqdm import tqdm
 
-    from evodrive_training.models.perception import encode_views, fit_linear_probe, probe_metrics
+    from evodrive_training.models.perception import encode_views, fit_linear_probe, location_prior_ap, probe_metrics
     from evodrive_training.models.presets import build_tiny, image_spec, load_pretrained
     from evodrive_training.trainer import vision_snapshot_path
 
@@ -465,7 +466,9 @@ def probe(ws: Workspace, key: str, step: int | None = None) -> None:
     train_tokens, train_targets = encode("train", ws.plan.probe_train_samples)
     n_fit = len(train_tokens) * 5 // 6  # the rest calibrates the IoU threshold
     head = fit_linear_probe(train_tokens[:n_fit], train_targets[:n_fit], steps=ws.plan.probe_steps, seed=ws.plan.seed)
-    metrics = probe_metrics(head, (train_tokens[n_fit:], train_targets[n_fit:]), encode("val"))
+    val = encode("val")
+    metrics = probe_metrics(head, (train_tokens[n_fit:], train_targets[n_fit:]), val)
+    metrics["location_prior_ap"] = location_prior_ap(train_targets[:n_fit], val[1])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics) + "\n")
 
@@ -478,6 +481,15 @@ def snapshot_steps(ws: Workspace, key: str) -> list[int]:
 
 
 # --- report -------------------------------------------------------------------------------------
+
+
+def probe_references(ws: Workspace) -> dict[str, dict]:
+    """The probes every student's is compared with: the pretrained and untrained encoders, and the
+    location prior of the untrained one's fitting samples (no camera at all)."""
+    references = {key: json.loads(ws.probe(key).read_text()) for key in (PRETRAINED, UNTRAINED)}
+    if "location_prior_ap" not in references[UNTRAINED]:
+        raise ValueError(f"{ws.probe(UNTRAINED)}: a probe from before the location-prior floor; delete it to probe again")
+    return {**references, LOCATION_PRIOR: {"ap": references[UNTRAINED]["location_prior_ap"]}}
 
 
 def seed_report(ws: Workspace, shared_seconds: dict[str, float]) -> dict:
@@ -495,7 +507,7 @@ def seed_report(ws: Workspace, shared_seconds: dict[str, float]) -> dict:
               for key in (CURVE_KEYS if ws.plan.probe_curve_points else ())}
     result = {
         "seed": ws.plan.seed,
-        "probe_references": {key: read(ws.probe(key)) for key in (PRETRAINED, UNTRAINED)},
+        "probe_references": probe_references(ws),
         "probe_curves": curves,
         "stage_seconds": ws.seconds,
         "total_minutes": round(sum(ws.seconds.values()) / 60, 1),
@@ -537,7 +549,7 @@ def aggregate(plan: Plan, seeds: list[dict], shared_seconds: dict[str, float], w
                    "shared_minutes": round(sum(shared_seconds.values()) / 60, 1),
                    "total_minutes": round((sum(shared_seconds.values()) / 60) + sum(s["total_minutes"] for s in seeds), 1),
                    "wall_minutes_this_run": wall_minutes,
-                   "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in (PRETRAINED, UNTRAINED)},
+                   "probe_references": {key: _mean_std([s["probe_references"][key]["ap"] for s in seeds]) for key in seeds[0]["probe_references"]},
                    "vision_split": None if vision is None else {k: vision[k] for k in ("n_samples", "margin_m", "causes")},
                    "probe_curves": curves,
                    "work_dir": str(work_dir)},
@@ -603,7 +615,9 @@ def markdown(result: dict) -> str:
         "Perception probe: a linear occupancy head on the frozen visual tokens (fitted on a train subset, scored on val; "
         f"{config['probe_cells']}x{config['probe_cells']} BEV cells at +0.5 s), average precision over cells. References: the "
         f"perception-pretrained encoder every model starts from AP {references[PRETRAINED]['mean']:.3f} ± {references[PRETRAINED]['std']:.3f}, "
-        f"the same encoder untrained {references[UNTRAINED]['mean']:.3f} ± {references[UNTRAINED]['std']:.3f}. "
+        f"the same encoder untrained {references[UNTRAINED]['mean']:.3f} ± {references[UNTRAINED]['std']:.3f}, "
+        f"the location prior alone (each cell scored by its occupancy rate in the probe's fitting samples, no camera) "
+        f"{references[LOCATION_PRIOR]['mean']:.3f} ± {references[LOCATION_PRIOR]['std']:.3f}. "
         "Per-seed numbers, IoU and bootstrap intervals: `per_seed` in ablation.json."
     )
     return "\n".join(lines) + "\n"
@@ -611,7 +625,8 @@ def markdown(result: dict) -> str:
 
 def plot_probe_curves(result: dict, path: Path) -> None:
     """Probe AP over training steps (mean ± std over seeds) of ``CURVE_KEYS``, with the pretrained
-    and untrained encoders as references: the paper's perception-degradation figure, on our data."""
+    and untrained encoders and the location prior as references: the paper's perception-degradation
+    figure, on our data."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -624,8 +639,9 @@ def plot_probe_curves(result: dict, path: Path) -> None:
         mean, std = np.array(curve["ap"]["mean"]), np.array(curve["ap"]["std"])
         axes.plot(curve["steps"], mean, marker="o", label=labels[key])
         axes.fill_between(curve["steps"], mean - std, mean + std, alpha=0.2)
-    for key, style in ((PRETRAINED, "--"), (UNTRAINED, ":")):
-        axes.axhline(result["config"]["probe_references"][key]["mean"], color="grey", linestyle=style, label=f"{key} encoder")
+    for key, style, label in ((PRETRAINED, "--", "pretrained encoder"), (UNTRAINED, ":", "untrained encoder"),
+                              (LOCATION_PRIOR, "-.", "location prior (no camera)")):
+        axes.axhline(result["config"]["probe_references"][key]["mean"], color="grey", linestyle=style, label=label)
     axes.set_xlabel("student training step")
     axes.set_ylabel("occupancy probe AP (val)")
     axes.set_title("Perception kept while the students train")
