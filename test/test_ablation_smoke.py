@@ -5,6 +5,8 @@ kept, trainings in parallel processes, resumable; the draft reads the road ahead
 import json
 import math
 
+import pytest
+
 from evodrive_ros.cli import main
 from evodrive_ros.core.ego_draft import DRAFT_FILE, EgoDraft
 from evodrive_training.ablation import CURVE_KEYS, METHODS, PRETRAINED, WARMUP
@@ -51,9 +53,13 @@ def test_quick_ablation_writes_every_method_and_resumes(tmp_path):
     assert result["methods"]["cv"]["n_unparsed"] == [0, 0]  # baselines always produce a plan
     assert set(result["config"]["probe_references"]) == {"pretrained", "untrained", "location prior"}
     assert 0.0 < result["config"]["probe_references"]["location prior"]["mean"] <= 1.0
+    for key in ("sft", "evodrive", "teacher"):  # each seed's probes against its own references
+        assert result["methods"][key]["probe_kept"]["of_pretrained"]["mean"] > 0.0
+    assert all((out / f"seed-{seed}" / "probe" / "pretrained.json").is_file() for seed in (0, 1))
     assert result["config"]["train_scenes"] >= 1 and all(m > 0 for m in result["config"]["minutes_per_seed"])
     report_md = (reports / "ablation_vision.md").read_text()
     assert "| + visual anchoring (full EvoDriveVLA) |" in report_md and "| SFT, cameras blanked at test time |" in report_md
+    assert "## Perception kept" in report_md
     for seed in result["per_seed"]:  # the blanked row reuses the SFT model and its probe; the text-only one is its own
         assert seed["methods"]["sft_blank"]["perception_probe"] == seed["methods"]["sft"]["perception_probe"]
     assert json.loads((out / "seed-0" / "models" / "sft_text" / "training.json").read_text())["text_only"]
@@ -106,3 +112,12 @@ def test_the_plan_reads_the_road_unless_asked_for_the_ego_only_draft():
     assert ego_road.road_pretraining and not ego_road.road_draft
     assert not vision.road_draft and report_stem(vision) == "ablation_vision"  # its tables' CTRA codec has no draft
     assert plan("--quick", "--world", "vision").road_draft  # the smoke run above covers the road draft
+
+
+def test_perception_kept_is_measured_against_the_pretrained_encoder_and_the_location_prior():
+    from evodrive_training.ablation import perception_kept
+
+    references = {"pretrained": {"ap": 0.2}, "untrained": {"ap": 0.11}, "location prior": {"ap": 0.1}}
+    assert perception_kept(0.15, references) == pytest.approx({"of_pretrained": 0.75, "of_pretrained_above_prior": 0.5})
+    no_gain = {**references, "pretrained": {"ap": 0.1}}  # pretraining added nothing over the prior: no share to keep
+    assert math.isnan(perception_kept(0.15, no_gain)["of_pretrained_above_prior"])
