@@ -192,7 +192,7 @@ UNTRAINED = "untrained"  # the same tiny model freshly initialised: the percepti
 LOCATION_PRIOR = "location prior"  # no encoder: each cell scored by its occupancy rate (``perception.location_prior_ap``)
 # Built once, with the first seed, and shared by every seed (as the paper's students share one
 # pretrained checkpoint and one teacher): seeds vary the students' data order, dropout and sampling.
-SHARED_KEYS = (PRETRAINED, UNTRAINED, WARMUP, TEACHER.key, DRAFT.key)
+SHARED_KEYS = (PRETRAINED, WARMUP, TEACHER.key, DRAFT.key)  # the untrained encoder has no files: it is built where probed
 # The encoders every student's probe is compared with. Every probe, these and the shared teacher's
 # included, is made in each seed with that seed's probe samples: the probe's AP moves by about
 # 0.005 with its samples (session 20), a tenth of what pretraining adds to it.
